@@ -1,0 +1,106 @@
+"""The op base class and its registry.
+
+An op is one class::
+
+    class Exp(Function):
+        name = "exp"
+        @staticmethod
+        def forward(ctx, x):            # ndarrays in, one ndarray out
+            y = np.exp(x); ctx.save_for_backward(y); return y
+        @staticmethod
+        def backward(ctx, grad):        # one gradient (or None) per input
+            (y,) = ctx.saved; return (grad * y,)
+
+``Exp.apply(tensor)`` runs it and records a Node on every active tape. Subclasses with a ``name`` register
+themselves in ``REGISTRY`` (name -> class), which tests and the renderer enumerate.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import tape as _tape
+
+REGISTRY: dict[str, type["Function"]] = {}
+
+_REFUSED_KINDS = {"O": "object", "U": "string", "S": "bytes", "c": "complex", "V": "void", "M": "datetime",
+                  "m": "timedelta"}
+
+
+class Function:
+    name: str = ""
+    # Input positions that are never differentiable (labels, masks): excluded from needs_input_grad.
+    nondiff_inputs: tuple = ()
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        if cls.__dict__.get("name"):
+            if cls.name in REGISTRY and REGISTRY[cls.name] is not cls:
+                raise RuntimeError(f"op name {cls.name!r} registered twice ({REGISTRY[cls.name].__qualname__}, "
+                                   f"{cls.__qualname__})")
+            REGISTRY[cls.name] = cls
+
+    @staticmethod
+    def forward(ctx, *arrays, **attrs):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, grad):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs, **attrs):
+        """Run forward on the inputs' arrays; record a Node when a tape is active and an input needs a gradient."""
+        from .tensor import Tensor, as_tensor
+
+        ref_dtype = None
+        for t in inputs:
+            if isinstance(t, Tensor):
+                ref_dtype = t.data.dtype
+                break
+        ins = tuple(t if isinstance(t, Tensor) else as_tensor(t, ref_dtype, cls.name) for t in inputs)
+        for t in ins:
+            if t.data.dtype.kind in _REFUSED_KINDS:
+                raise TypeError(f"{cls.name}: got a {_REFUSED_KINDS[t.data.dtype.kind]} array ({t.data.dtype}, shape "
+                                f"{t.data.shape}); expected numeric data")
+        tapes = _tape._active.get()
+        record = False
+        if tapes and _tape._grad_enabled.get():
+            needs = tuple(t.requires_grad and i not in cls.nondiff_inputs for i, t in enumerate(ins))
+            record = any(needs)
+        else:
+            needs = (False,) * len(ins)
+        ctx = _tape.Node(cls, attrs, ins, needs)
+        profile = record and any(tp.profile for tp in tapes)
+        if profile:
+            from time import perf_counter
+            t0 = perf_counter()
+        try:
+            out = cls.forward(ctx, *[t.data for t in ins], **attrs)
+        except (ValueError, IndexError, TypeError) as e:
+            if str(e).startswith(cls.name + ":"):
+                raise
+            shapes = ", ".join(f"{t.data.dtype}{list(t.data.shape)}" for t in ins)
+            kind = TypeError if isinstance(e, TypeError) else ValueError
+            raise kind(f"{cls.name}: {e} (inputs: {shapes})") from e
+        result = Tensor._wrap(out, record)
+        if record:
+            ctx.output = result
+            ctx.scope = _tape._scope.get()
+            if profile:
+                ctx.stats = {"forward_s": perf_counter() - t0, "backward_s": None, "saved_bytes": ctx.saved_nbytes()}
+            check = False
+            for tp in tapes:
+                if tp._token is not None:
+                    tp.nodes.append(ctx)
+                    ctx._holders += 1
+                    check = check or tp.check_nan
+            if check:
+                from .anomaly import check_forward
+                check_forward(ctx, out)
+        return result
+
+
+def op_error(op: str, message: str, *arrays) -> ValueError:
+    """A ValueError that names the op, what was expected, and the shapes/dtypes it got."""
+    got = ", ".join(f"{a.dtype}{list(a.shape)}" for a in arrays)
+    return ValueError(f"{op}: {message}" + (f" (got {got})" if arrays else ""))

@@ -1,0 +1,9 @@
+"""All ops, one module per family; importing this registers every op class in ``tapegraph.function.REGISTRY``."""
+from .elementwise import (abs, add, clip, div, exp, log, maximum, minimum, mul, neg, pow, sqrt,  # noqa: F401
+                          sub, where)
+from .reduce import max, mean, min, sum, var  # noqa: F401
+from .shape import (broadcast_to, concatenate, expand, flatten, getitem, pad, permute, reshape,  # noqa: F401
+                    squeeze, stack, transpose, unsqueeze)
+from .matmul import matmul  # noqa: F401
+from .activation import leaky_relu, log_softmax, relu, sigmoid, softmax, tanh  # noqa: F401
+from .loss import binary_crossentropy, categorical_crossentropy, mean_squared_error  # noqa: F401

@@ -1,0 +1,276 @@
+"""Elementwise ops. Broadcasting is undone by the tape walk, so backward rules return full-shape gradients."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..function import Function
+
+
+class Add(Function):
+    name = "add"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return a + b
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, grad
+
+
+class Sub(Function):
+    name = "sub"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return a - b
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, (-grad if ctx.needs_input_grad[1] else None)
+
+
+class Mul(Function):
+    name = "mul"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved
+        na, nb = ctx.needs_input_grad
+        return (grad * b if na else None), (grad * a if nb else None)
+
+
+class Div(Function):
+    name = "div"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a / b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved
+        ga = grad / b
+        gb = -ga * a / b if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Neg(Function):
+    name = "neg"
+
+    @staticmethod
+    def forward(ctx, a):
+        return -a
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (-grad,)
+
+
+class Pow(Function):
+    """a ** b for a tensor exponent b (d/db = a**b * log a, defined for a > 0)."""
+    name = "pow"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        out = np.power(a, b)
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b, out = ctx.saved
+        na, nb = ctx.needs_input_grad
+        ga = grad * b * np.power(a, b - 1) if na else None
+        if nb:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gb = grad * out * np.where(a > 0, np.log(np.where(a > 0, a, 1)), 0)
+        else:
+            gb = None
+        return ga, gb
+
+
+class PowScalar(Function):
+    """a ** p for a constant exponent p (an attribute, not an input)."""
+    name = "pow_scalar"
+
+    @staticmethod
+    def forward(ctx, a, *, exponent):
+        ctx.save_for_backward(a)
+        if exponent == 2:
+            return a * a
+        return np.power(a, exponent)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved
+        p = ctx.attrs["exponent"]
+        if p == 2:
+            return (grad * (a + a),)
+        if p == 1:
+            return (grad,)
+        return (grad * (p * np.power(a, p - 1)),)
+
+
+class Exp(Function):
+    name = "exp"
+
+    @staticmethod
+    def forward(ctx, a):
+        out = np.exp(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (grad * ctx.saved[0],)
+
+
+class Log(Function):
+    name = "log"
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.log(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (grad / ctx.saved[0],)
+
+
+class Sqrt(Function):
+    name = "sqrt"
+
+    @staticmethod
+    def forward(ctx, a):
+        out = np.sqrt(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (grad / (2 * ctx.saved[0]),)
+
+
+class Abs(Function):
+    """|a|; the gradient at 0 is 0 (the subgradient numpy's sign gives)."""
+    name = "abs"
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.abs(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (grad * np.sign(ctx.saved[0]),)
+
+
+class Maximum(Function):
+    """Elementwise max; on ties the gradient is split evenly between a and b."""
+    name = "maximum"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return np.maximum(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved
+        return _split_tie(grad, a > b, a == b)
+
+
+class Minimum(Function):
+    """Elementwise min; on ties the gradient is split evenly between a and b."""
+    name = "minimum"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return np.minimum(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved
+        return _split_tie(grad, a < b, a == b)
+
+
+def _split_tie(grad, a_wins, tie):
+    wa = a_wins + 0.5 * tie
+    wb = 1.0 - wa
+    return grad * wa.astype(grad.dtype, copy=False), grad * wb.astype(grad.dtype, copy=False)
+
+
+class Clip(Function):
+    """Clip to [lo, hi]; the gradient passes where lo <= a <= hi."""
+    name = "clip"
+
+    @staticmethod
+    def forward(ctx, a, *, lo, hi):
+        mask = np.ones(a.shape, dtype=bool)
+        if lo is not None:
+            mask &= a >= lo
+        if hi is not None:
+            mask &= a <= hi
+        ctx.save_for_backward(mask)
+        return np.clip(a, lo, hi)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (grad * ctx.saved[0],)
+
+
+class Where(Function):
+    """where(cond, a, b): cond is a boolean mask (no gradient)."""
+    name = "where"
+    nondiff_inputs = (0,)
+
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        if cond.dtype != bool:
+            raise TypeError(f"where: condition must be a boolean array, got dtype {cond.dtype}")
+        ctx.save_for_backward(cond)
+        return np.where(cond, a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (cond,) = ctx.saved
+        _, na, nb = ctx.needs_input_grad
+        zero = np.zeros((), grad.dtype)
+        return None, (np.where(cond, grad, zero) if na else None), (np.where(cond, zero, grad) if nb else None)
+
+
+def add(a, b): return Add.apply(a, b)
+def sub(a, b): return Sub.apply(a, b)
+def mul(a, b): return Mul.apply(a, b)
+def div(a, b): return Div.apply(a, b)
+def neg(a): return Neg.apply(a)
+def exp(a): return Exp.apply(a)
+def log(a): return Log.apply(a)
+def sqrt(a): return Sqrt.apply(a)
+def abs(a): return Abs.apply(a)  # noqa: A001 - mirrors numpy's name
+def maximum(a, b): return Maximum.apply(a, b)
+def minimum(a, b): return Minimum.apply(a, b)
+def where(cond, a, b): return Where.apply(cond, a, b)
+
+
+def pow(a, b):  # noqa: A001 - mirrors numpy's name
+    """a ** b. A Python number exponent is an attribute (pow_scalar); a tensor exponent is differentiated."""
+    from ..tensor import Tensor
+    if isinstance(b, (int, float)) and isinstance(a, Tensor):
+        return PowScalar.apply(a, exponent=b)
+    return Pow.apply(a, b)
+
+
+def clip(a, lo=None, hi=None):
+    if lo is None and hi is None:
+        raise ValueError("clip: give lo, hi or both")
+    return Clip.apply(a, lo=lo, hi=hi)

@@ -1,0 +1,320 @@
+"""The explicit tape: one Node per op call, the reverse walk, no_grad and module scopes.
+
+Everything that reads a step (backward, the renderer, the profiler, the JSON export) reads ``Tape.nodes``.
+"""
+from __future__ import annotations
+
+import contextlib
+from contextvars import ContextVar
+
+import numpy as np
+
+# Stack of tapes that are recording (innermost last). A tuple, so a ContextVar snapshot is immutable.
+_active: ContextVar[tuple] = ContextVar("tapegraph_active_tapes", default=())
+_grad_enabled: ContextVar[bool] = ContextVar("tapegraph_grad_enabled", default=True)
+# Dotted path of the modules running now, pushed by Module.__call__ (a tuple of name parts).
+_scope: ContextVar[tuple] = ContextVar("tapegraph_scope", default=())
+
+
+class Node:
+    """One recorded op call; also the ``ctx`` its forward/backward rules receive.
+
+    ``op`` is the Function class, ``attrs`` its keyword attributes, ``inputs``/``output`` the tensors by identity,
+    ``saved`` what forward kept for backward, ``scope`` the module path that ran it. Ops may set other attributes
+    on the ctx (argmax indices, the conv algorithm chosen): those live in ``__dict__`` and are released with
+    ``saved``.
+    """
+
+    __slots__ = ("op", "attrs", "inputs", "output", "saved", "needs_input_grad", "scope", "stats", "_holders",
+                 "__dict__")
+
+    def __init__(self, op, attrs, inputs, needs_input_grad):
+        self.op = op
+        self.attrs = attrs
+        self.inputs = inputs
+        self.output = None
+        self.saved = ()
+        self.needs_input_grad = needs_input_grad
+        self.scope = ()
+        self.stats = None
+        self._holders = 0
+
+    def save_for_backward(self, *arrays):
+        self.saved = arrays
+
+    @property
+    def name(self) -> str:
+        return self.op.name
+
+    @property
+    def layer(self) -> str:
+        """Dotted name of the module that ran this op ('' outside any module)."""
+        return ".".join(self.scope)
+
+    def saved_nbytes(self) -> int:
+        total = 0
+        for v in (*self.saved, *self.__dict__.values()):
+            if isinstance(v, np.ndarray):
+                total += v.nbytes
+        return total
+
+    def _release(self):
+        self.saved = None
+        self.__dict__.clear()
+
+    def __repr__(self):
+        ins = ", ".join(_shape_str(t) for t in self.inputs)
+        extra = "".join(f", {k}={v!r}" for k, v in self.attrs.items() if not isinstance(v, np.ndarray))
+        where = f" in {self.layer}" if self.scope else ""
+        return f"{self.op.name}({ins}{extra}) -> {_shape_str(self.output)}{where}"
+
+
+def _shape_str(t) -> str:
+    return f"{t.dtype}{list(t.shape)}"
+
+
+class Tape:
+    """Records every op run inside ``with Tape() as tape:`` and differentiates through them.
+
+    ``persistent=False`` (default): one backward/gradient call, after which saved arrays are released.
+    Tapes nest; an op is recorded on every active tape. ``profile=True`` times each op forward and backward.
+    """
+
+    def __init__(self, persistent: bool = False, profile: bool = False, check_nan: bool = False):
+        self.persistent = persistent
+        self.profile = profile
+        self._check_nan_arg = check_nan
+        self.check_nan = check_nan
+        self.nodes: list[Node] = []
+        self._token = None
+        self._used = False
+        self._released = False
+
+    # -- recording ---------------------------------------------------------------------------------------------
+    def __enter__(self):
+        if self._token is not None:
+            raise RuntimeError("Tape: this tape is already recording; a tape cannot be entered twice")
+        from .anomaly import anomaly_enabled
+        self.check_nan = self._check_nan_arg or anomaly_enabled()
+        self._token = _active.set(_active.get() + (self,))
+        return self
+
+    def __exit__(self, *exc):
+        _active.reset(self._token)
+        self._token = None
+        return False
+
+    @contextlib.contextmanager
+    def stop_recording(self):
+        """Ops run inside this block are not recorded on any tape."""
+        with no_grad():
+            yield
+
+    # -- list-like access --------------------------------------------------------------------------------------
+    def __len__(self):
+        return len(self.nodes)
+
+    def __iter__(self):
+        return iter(self.nodes)
+
+    def __getitem__(self, i):
+        return self.nodes[i]
+
+    def __repr__(self):
+        head = f"Tape({len(self.nodes)} ops{', persistent' if self.persistent else ''})"
+        lines = [f"  {i:4d}  {n!r}" for i, n in enumerate(self.nodes[:200])]
+        if len(self.nodes) > 200:
+            lines.append(f"  ... {len(self.nodes) - 200} more")
+        return "\n".join([head, *lines])
+
+    # -- differentiation ---------------------------------------------------------------------------------------
+    def backward(self, target, grad=None):
+        """Accumulate d(target)/d(leaf) into ``.grad`` of every leaf tensor that requires a gradient."""
+        grads, tensors = self._walk(target, grad, keep=None)
+        for k, g in grads.items():
+            t = tensors[k]
+            if t.is_leaf:
+                t.grad = g if t.grad is None else t.grad + g
+        self._finish()
+
+    def gradient(self, target, sources, output_gradients=None, unconnected: str = "none"):
+        """Return d(target)/d(source) for each source, without touching ``.grad``.
+
+        ``sources`` is a tensor or a list of tensors (leaves or intermediates recorded on this tape). A source the
+        target does not depend on gets ``None`` (``unconnected="none"``, as TensorFlow) or zeros
+        (``unconnected="zero"``).
+        """
+        from .tensor import Tensor
+
+        if unconnected not in ("none", "zero"):
+            raise ValueError(f"Tape.gradient: unconnected must be 'none' or 'zero', got {unconnected!r}")
+        single = isinstance(sources, Tensor)
+        srcs = [sources] if single else list(sources)
+        for s in srcs:
+            if not isinstance(s, Tensor):
+                raise TypeError(f"Tape.gradient: sources must be Tensors, got {type(s).__name__}")
+        keep = {id(s) for s in srcs}
+        found, _ = self._walk(target, output_gradients, keep=keep)
+        out = []
+        for s in srcs:
+            g = found.get(id(s))
+            if g is None and unconnected == "zero":
+                g = np.zeros_like(s.data)
+            out.append(g)
+        self._finish()
+        return out[0] if single else out
+
+    def _finish(self):
+        self._used = True
+        if not self.persistent:
+            self.release()
+
+    def release(self):
+        """Drop saved arrays now (a non-persistent tape does this after its backward)."""
+        if self._released:
+            return
+        self._released = True
+        metas: dict = {}
+        for n in self.nodes:
+            n._holders -= 1
+            if n._holders <= 0:
+                n._release()
+                # Keep the graph's structure (shapes, dtypes, names) but not the activations' arrays.
+                n.inputs = tuple(_meta(t, metas) for t in n.inputs)
+                n.output = _meta(n.output, metas)
+
+    def _walk(self, target, grad, keep):
+        from .tensor import Tensor
+
+        if not isinstance(target, Tensor):
+            raise TypeError(f"backward: target must be a Tensor, got {type(target).__name__}")
+        if self._used and not self.persistent:
+            raise RuntimeError("backward: this tape was already used for a backward pass and its saved arrays "
+                               "are released; record with Tape(persistent=True) to differentiate more than once")
+        if self._token is not None:
+            raise RuntimeError("backward: call it after the `with Tape()` block has closed")
+        if grad is None:
+            if target.data.size != 1:
+                raise RuntimeError(f"backward: target has shape {target.shape}; only a single-element target gets "
+                                   f"an implicit gradient of 1, pass grad= of shape {target.shape}")
+            grad = np.ones_like(target.data)
+        else:
+            grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=target.dtype)
+            if grad.shape != target.shape:
+                raise ValueError(f"backward: grad has shape {grad.shape}, target has shape {target.shape}")
+        nodes = self.nodes
+        start = len(nodes)
+        while start > 0 and nodes[start - 1].output is not target:
+            start -= 1
+        if start == 0 and not (keep and id(target) in keep):
+            raise RuntimeError(f"backward: target {_shape_str(target)} was not recorded on this tape (was it "
+                               f"computed outside the `with Tape()` block, or under no_grad?)")
+
+        check = self.check_nan
+        profile = self.profile
+        if profile:
+            from time import perf_counter
+        grads = {id(target): grad}
+        tensors = {id(target): target}
+        found = {}
+        for i in range(start - 1, -1, -1):
+            node = nodes[i]
+            g = grads.pop(id(node.output), None)
+            if g is None:
+                continue
+            if keep is not None and id(node.output) in keep:
+                found[id(node.output)] = g
+            if node.saved is None:
+                raise RuntimeError(f"backward: op {node.op.name} (tape index {i}) has released its saved arrays")
+            if profile:
+                t0 = perf_counter()
+            in_grads = node.op.backward(node, g)
+            if profile:
+                node.stats["backward_s"] = perf_counter() - t0
+            if check:
+                from .anomaly import check_backward
+                check_backward(node, i, in_grads)
+            for inp, ig, need in zip(node.inputs, in_grads, node.needs_input_grad):
+                if ig is None or not need:
+                    continue
+                if ig.shape != inp.data.shape:
+                    ig = unbroadcast(ig, inp.data.shape, node.op.name)
+                if ig.dtype != inp.data.dtype:
+                    ig = ig.astype(inp.data.dtype)
+                k = id(inp)
+                prev = grads.get(k)
+                if prev is None:
+                    grads[k] = ig
+                    tensors[k] = inp
+                else:
+                    grads[k] = prev + ig
+        if keep is not None:
+            for k in keep:
+                if k in grads:
+                    found[k] = grads[k]
+            return found, tensors
+        return grads, tensors
+
+
+class TensorMeta:
+    """What a released tape keeps of an intermediate tensor: shape, dtype, name; never the array."""
+
+    __slots__ = ("shape", "dtype", "name", "requires_grad", "is_leaf")
+
+    def __init__(self, t):
+        self.shape, self.dtype, self.name = t.data.shape, t.data.dtype, t.name
+        self.requires_grad, self.is_leaf = t.requires_grad, t.is_leaf
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+
+def _meta(t, metas: dict):
+    """Leaves (parameters, inputs the user holds) stay as they are; intermediates become one shared TensorMeta."""
+    if t.is_leaf or isinstance(t, TensorMeta):
+        return t
+    m = metas.get(id(t))
+    if m is None:
+        m = metas[id(t)] = TensorMeta(t)
+    return m
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple, op_name: str = "?") -> np.ndarray:
+    """Sum ``grad`` down to ``shape``, undoing numpy broadcasting. The one place where this happens."""
+    extra = grad.ndim - len(shape)
+    if extra < 0:
+        raise RuntimeError(f"backward of {op_name}: gradient has shape {grad.shape}, input has shape {shape}")
+    axes = tuple(range(extra)) + tuple(i + extra for i, s in enumerate(shape) if s == 1 and grad.shape[i + extra] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    if extra:
+        grad = grad.reshape(grad.shape[extra:])
+    if grad.shape != tuple(shape):
+        raise RuntimeError(f"backward of {op_name}: gradient of shape {grad.shape} cannot be summed to the input's "
+                           f"shape {tuple(shape)}")
+    return grad
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Ops inside run without recording on any tape."""
+    token = _grad_enabled.set(False)
+    try:
+        yield
+    finally:
+        _grad_enabled.reset(token)
+
+
+def is_grad_enabled() -> bool:
+    return _grad_enabled.get()
+
+
+@contextlib.contextmanager
+def scope(name: str):
+    """Push a module name onto the recording scope (Module.__call__ uses this)."""
+    token = _scope.set(_scope.get() + (name,))
+    try:
+        yield
+    finally:
+        _scope.reset(token)

@@ -1,0 +1,169 @@
+"""Tensor: an ndarray plus the flags the tape needs. Operators call ops; no derivative math lives here."""
+from __future__ import annotations
+
+import numpy as np
+
+DEFAULT_FLOAT = np.float32
+
+
+class Tensor:
+    """A NumPy array that ops record on the active tape.
+
+    ``data`` is the ndarray, ``grad`` the accumulated gradient of a leaf after ``tape.backward`` (an ndarray of the
+    same shape and dtype, or None), ``requires_grad`` whether ops on it are recorded, ``is_leaf`` whether it was made
+    by the user rather than by a recorded op. ``name`` labels it in graphs (parameters get their dotted names).
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "is_leaf", "name", "__weakref__")
+    __array_priority__ = 1000  # ndarray <op> Tensor defers to Tensor's reflected operator
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
+        arr = _to_array(data, dtype)
+        if requires_grad and arr.dtype.kind != "f":
+            raise TypeError(f"tensor: only floating-point tensors can require a gradient, got dtype {arr.dtype}")
+        self.data = arr
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self.is_leaf = True
+        self.name = name
+
+    @classmethod
+    def _wrap(cls, arr, requires_grad: bool):
+        t = cls.__new__(cls)
+        t.data = arr if isinstance(arr, np.ndarray) else np.asarray(arr)
+        t.grad = None
+        t.requires_grad = requires_grad
+        t.is_leaf = not requires_grad
+        t.name = None
+        return t
+
+    # -- array facts ---------------------------------------------------------------------------------------------
+    shape = property(lambda self: self.data.shape)
+    dtype = property(lambda self: self.data.dtype)
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: self.data.size)
+
+    def __len__(self):
+        return len(self.data)
+
+    def numpy(self) -> np.ndarray:
+        return self.data
+
+    def item(self):
+        return self.data.item()
+
+    def detach(self) -> "Tensor":
+        """The same data, cut from the graph."""
+        return Tensor._wrap(self.data, False)
+
+    def zero_grad(self):
+        self.grad = None
+
+    def __repr__(self):
+        flags = ", requires_grad=True" if self.requires_grad else ""
+        label = f", name={self.name!r}" if self.name else ""
+        body = np.array2string(self.data, precision=4, threshold=20, edgeitems=2, separator=", ")
+        return f"tensor({body}, dtype={self.data.dtype}{flags}{label})"
+
+    __hash__ = object.__hash__
+
+    def __bool__(self):
+        return bool(self.data)
+
+    def __float__(self):
+        return float(self.data)
+
+    def __array__(self, dtype=None, copy=None):
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    # -- arithmetic (ops are imported lazily to avoid an import cycle) --------------------------------------------
+    def __add__(self, o): return _ops().add(self, o)
+    def __radd__(self, o): return _ops().add(o, self)
+    def __sub__(self, o): return _ops().sub(self, o)
+    def __rsub__(self, o): return _ops().sub(o, self)
+    def __mul__(self, o): return _ops().mul(self, o)
+    def __rmul__(self, o): return _ops().mul(o, self)
+    def __truediv__(self, o): return _ops().div(self, o)
+    def __rtruediv__(self, o): return _ops().div(o, self)
+    def __pow__(self, o): return _ops().pow(self, o)
+    def __rpow__(self, o): return _ops().pow(o, self)
+    def __matmul__(self, o): return _ops().matmul(self, o)
+    def __rmatmul__(self, o): return _ops().matmul(o, self)
+    def __neg__(self): return _ops().neg(self)
+    def __abs__(self): return _ops().abs(self)
+    def __getitem__(self, index): return _ops().getitem(self, index)
+
+    # Comparisons give plain boolean arrays: they have no gradient.
+    def __eq__(self, o): return self.data == _raw(o)
+    def __ne__(self, o): return self.data != _raw(o)
+    def __lt__(self, o): return self.data < _raw(o)
+    def __le__(self, o): return self.data <= _raw(o)
+    def __gt__(self, o): return self.data > _raw(o)
+    def __ge__(self, o): return self.data >= _raw(o)
+
+    # -- method forms of common ops ------------------------------------------------------------------------------
+    def sum(self, axis=None, keepdims=False): return _ops().sum(self, axis, keepdims)
+    def mean(self, axis=None, keepdims=False): return _ops().mean(self, axis, keepdims)
+    def max(self, axis=None, keepdims=False): return _ops().max(self, axis, keepdims)
+    def min(self, axis=None, keepdims=False): return _ops().min(self, axis, keepdims)
+    def var(self, axis=None, keepdims=False, ddof=0): return _ops().var(self, axis, keepdims, ddof)
+    def reshape(self, *shape): return _ops().reshape(self, shape[0] if len(shape) == 1 else shape)
+    def transpose(self, *axes): return _ops().transpose(self, (axes[0] if len(axes) == 1 else axes) or None)
+    def permute(self, *axes): return _ops().transpose(self, axes[0] if len(axes) == 1 else axes)
+    def expand(self, *shape): return _ops().broadcast_to(self, shape[0] if len(shape) == 1 else shape)
+    def squeeze(self, axis=None): return _ops().squeeze(self, axis)
+    def unsqueeze(self, axis): return _ops().unsqueeze(self, axis)
+    def flatten(self, start_axis=0): return _ops().flatten(self, start_axis)
+    def exp(self): return _ops().exp(self)
+    def log(self): return _ops().log(self)
+    def sqrt(self): return _ops().sqrt(self)
+    def abs(self): return _ops().abs(self)
+    def clip(self, lo=None, hi=None): return _ops().clip(self, lo, hi)
+    def relu(self): return _ops().relu(self)
+    def sigmoid(self): return _ops().sigmoid(self)
+    def tanh(self): return _ops().tanh(self)
+    def softmax(self, axis=-1): return _ops().softmax(self, axis)
+    def log_softmax(self, axis=-1): return _ops().log_softmax(self, axis)
+
+    @property
+    def T(self):
+        return _ops().transpose(self, None)
+
+
+def _ops():
+    from . import ops
+    return ops
+
+
+def _raw(o):
+    return o.data if isinstance(o, Tensor) else o
+
+
+def _to_array(data, dtype=None) -> np.ndarray:
+    """float64 input becomes float32 (the default float); other dtypes are kept unless ``dtype`` is given."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        return np.asarray(data, dtype=dtype)
+    arr = np.asarray(data)
+    return arr.astype(DEFAULT_FLOAT) if arr.dtype == np.float64 else arr
+
+
+def tensor(data, requires_grad: bool = False, dtype=None, name: str | None = None) -> Tensor:
+    """Make a Tensor. Float data becomes float32 unless ``dtype`` says otherwise; integer data keeps its dtype."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)
+
+
+def as_tensor(value, like_dtype=None, op: str = "op") -> Tensor:
+    """Wrap a constant operand; a Python scalar takes the dtype of the tensor it meets (no float64 upcast)."""
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, (bool, int, float)) and like_dtype is not None and np.dtype(like_dtype).kind == "f":
+        return Tensor._wrap(np.asarray(value, dtype=like_dtype), False)
+    try:
+        arr = np.asarray(value)
+    except Exception as e:  # ragged lists and the like
+        raise TypeError(f"{op}: cannot use {type(value).__name__} as an operand ({e})") from None
+    if arr.dtype.kind == "f" and arr.dtype == np.float64 and not isinstance(value, np.ndarray):
+        arr = arr.astype(like_dtype if like_dtype is not None and np.dtype(like_dtype).kind == "f" else DEFAULT_FLOAT)
+    return Tensor._wrap(arr, False)
