@@ -127,6 +127,31 @@ class Tape:
             lines.append(f"  ... {len(self.nodes) - 200} more")
         return "\n".join([head, *lines])
 
+    # -- views of the tape (implemented in viz.py and profile.py; they read only the records) ----------------------
+    def to_dot(self, **options):
+        """The tape as a ``graphviz.Digraph`` (see ``tapegraph.viz.to_dot`` for the options)."""
+        from .viz import to_dot
+        return to_dot(self, **options)
+
+    def render(self, path, **options):
+        """Write the graph to ``path`` (.svg/.png/.pdf by suffix); see ``tapegraph.viz.render``."""
+        from .viz import render
+        return render(self, path, **options)
+
+    def summary(self, file=None, top=None):
+        """Print the profile table of a ``Tape(profile=True)`` (see ``tapegraph.profile.summary``)."""
+        from .profile import summary
+        return summary(self, file=file, top=top)
+
+    def to_json(self) -> dict:
+        """The tape as plain data (no arrays); schema in ``tapegraph.profile.to_json``."""
+        from .profile import to_json
+        return to_json(self)
+
+    def save_json(self, path):
+        from .profile import save_json
+        return save_json(self, path)
+
     # -- differentiation ---------------------------------------------------------------------------------------
     def backward(self, target, grad=None):
         """Accumulate d(target)/d(leaf) into ``.grad`` of every leaf tensor that requires a gradient."""
