@@ -16,9 +16,10 @@ themselves in ``REGISTRY`` (name -> class), which tests and the renderer enumera
 """
 from __future__ import annotations
 
-import numpy as np
+from time import perf_counter
 
-from . import tape as _tape
+from .tape import Node, _active, _grad_enabled, _scope
+from .tensor import Tensor, as_tensor
 
 REGISTRY: dict[str, type["Function"]] = {}
 
@@ -50,42 +51,42 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **attrs):
         """Run forward on the inputs' arrays; record a Node when a tape is active and an input needs a gradient."""
-        from .tensor import Tensor, as_tensor
-
         ref_dtype = None
         for t in inputs:
-            if isinstance(t, Tensor):
+            if type(t) is Tensor or isinstance(t, Tensor):
                 ref_dtype = t.data.dtype
                 break
         ins = tuple(t if isinstance(t, Tensor) else as_tensor(t, ref_dtype, cls.name) for t in inputs)
-        for t in ins:
-            if t.data.dtype.kind in _REFUSED_KINDS:
-                raise TypeError(f"{cls.name}: got a {_REFUSED_KINDS[t.data.dtype.kind]} array ({t.data.dtype}, shape "
-                                f"{t.data.shape}); expected numeric data")
-        tapes = _tape._active.get()
+        arrays = [t.data for t in ins]
+        for a in arrays:
+            if a.dtype.kind in _REFUSED_KINDS:
+                raise TypeError(f"{cls.name}: got a {_REFUSED_KINDS[a.dtype.kind]} array ({a.dtype}, shape "
+                                f"{a.shape}); expected numeric data")
+        tapes = _active.get()
         record = False
-        if tapes and _tape._grad_enabled.get():
-            needs = tuple(t.requires_grad and i not in cls.nondiff_inputs for i, t in enumerate(ins))
-            record = any(needs)
+        if tapes and _grad_enabled.get():
+            needs = tuple([t.requires_grad for t in ins])
+            if cls.nondiff_inputs:
+                needs = tuple(n and i not in cls.nondiff_inputs for i, n in enumerate(needs))
+            record = True in needs
         else:
             needs = (False,) * len(ins)
-        ctx = _tape.Node(cls, attrs, ins, needs)
-        profile = record and any(tp.profile for tp in tapes)
+        ctx = Node(cls, attrs, ins, needs)
+        profile = record and (tapes[0].profile if len(tapes) == 1 else any(tp.profile for tp in tapes))
         if profile:
-            from time import perf_counter
             t0 = perf_counter()
         try:
-            out = cls.forward(ctx, *[t.data for t in ins], **attrs)
+            out = cls.forward(ctx, *arrays, **attrs)
         except (ValueError, IndexError, TypeError) as e:
             if str(e).startswith(cls.name + ":"):
                 raise
-            shapes = ", ".join(f"{t.data.dtype}{list(t.data.shape)}" for t in ins)
+            shapes = ", ".join(f"{a.dtype}{list(a.shape)}" for a in arrays)
             kind = TypeError if isinstance(e, TypeError) else ValueError
             raise kind(f"{cls.name}: {e} (inputs: {shapes})") from e
         result = Tensor._wrap(out, record)
         if record:
             ctx.output = result
-            ctx.scope = _tape._scope.get()
+            ctx.scope = _scope.get()
             if profile:
                 ctx.stats = {"forward_s": perf_counter() - t0, "backward_s": None, "saved_bytes": ctx.saved_nbytes()}
             check = False

@@ -199,14 +199,23 @@ class Tape:
         if self._released:
             return
         self._released = True
+        # Keep the graph's structure (shapes, dtypes, names) but not the activations' arrays: each intermediate
+        # tensor becomes one shared TensorMeta. The tape is topological, so an intermediate input was already met
+        # as an earlier node's output. `keep` holds the replaced tensors until the loop ends (ids stay unique).
         metas: dict = {}
+        keep = []
         for n in self.nodes:
             n._holders -= 1
-            if n._holders <= 0:
-                n._release()
-                # Keep the graph's structure (shapes, dtypes, names) but not the activations' arrays.
-                n.inputs = tuple(_meta(t, metas) for t in n.inputs)
-                n.output = _meta(n.output, metas)
+            if n._holders > 0:
+                continue
+            n.saved = None
+            if n.__dict__:
+                n.__dict__.clear()
+            out = n.output
+            if not isinstance(out, TensorMeta):
+                keep.append(out)
+                n.output = metas[id(out)] = TensorMeta(out)
+            n.inputs = tuple([metas.get(id(t), t) for t in n.inputs])
 
     def _walk(self, target, grad, keep):
         from .tensor import Tensor
@@ -293,16 +302,6 @@ class TensorMeta:
     @property
     def ndim(self):
         return len(self.shape)
-
-
-def _meta(t, metas: dict):
-    """Leaves (parameters, inputs the user holds) stay as they are; intermediates become one shared TensorMeta."""
-    if t.is_leaf or isinstance(t, TensorMeta):
-        return t
-    m = metas.get(id(t))
-    if m is None:
-        m = metas[id(t)] = TensorMeta(t)
-    return m
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple, op_name: str = "?") -> np.ndarray:

@@ -130,9 +130,15 @@ class Tensor:
         return _ops().transpose(self, None)
 
 
+_OPS = None
+
+
 def _ops():
-    from . import ops
-    return ops
+    global _OPS
+    if _OPS is None:
+        from . import ops
+        _OPS = ops
+    return _OPS
 
 
 def _raw(o):
