@@ -216,4 +216,4 @@ def flatten(a, start_axis=1):
     shape = a.shape if isinstance(a, Tensor) else np.shape(a)
     if not 0 <= start_axis < max(len(shape), 1):
         raise ValueError(f"flatten: start_axis {start_axis} is out of range for shape {tuple(shape)}")
-    return reshape(a, tuple(shape[:start_axis]) + (-1,))
+    return reshape(a, tuple(shape[:start_axis]) + (int(np.prod(shape[start_axis:])),))
