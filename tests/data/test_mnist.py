@@ -201,3 +201,13 @@ def test_real_mnist_matches_readme_figures():
     np.testing.assert_array_equal(sy, y[:len(sy)])
     xf = x.astype(np.float64) / 255
     assert round(xf.mean(), 4) == tg.data.MNIST_MEAN and round(xf.std(), 4) == tg.data.MNIST_STD
+
+
+@pytest.mark.slow
+def test_real_fashion_mnist_at_default_location(monkeypatch):
+    if not os.path.isdir(mnist_mod.FASHION_MNIST_DIR):
+        pytest.skip("dataset-fashion-mnist is not installed")
+    monkeypatch.delenv("TAPEGRAPH_DATA", raising=False)
+    (x, y), (xt, yt) = tg.data.load_fashion_mnist()
+    assert x.shape == (60000, 1, 28, 28) and xt.shape == (10000, 1, 28, 28)
+    assert np.bincount(y).tolist() == [6000] * 10 and np.bincount(yt).tolist() == [1000] * 10
