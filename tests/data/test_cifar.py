@@ -132,7 +132,8 @@ def test_binary_wrong_length_and_labels(tmp_path):
 
 
 def test_missing_and_mixed_up_directories(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"load_cifar10: no CIFAR-10 files in .*data_batch_1, .*test_batch\.bin"):
+    with pytest.raises(FileNotFoundError,
+                       match=r"load_cifar10: no CIFAR-10 files in .*data_batch_1, .*test_batch\.bin"):
         tg.data.load_cifar10(tmp_path)
     write_cifar10(tmp_path / "c10", "pickle")
     os.remove(tmp_path / "c10" / "data_batch_5")

@@ -113,7 +113,8 @@ def test_corrupt_gzip_is_a_clear_error(tmp_path):
 def test_label_count_and_range_are_checked(tmp_path):
     xa, ya, xb, yb = make_mnist()
     write_mnist(tmp_path, (xa, ya[:-1], xb, yb))
-    with pytest.raises(ValueError, match=r"train-labels-idx1-ubyte: 11 labels for 12 images in train-images-idx3-ubyte.gz"):
+    with pytest.raises(ValueError,
+                       match=r"train-labels-idx1-ubyte: 11 labels for 12 images in train-images-idx3-ubyte.gz"):
         tg.data.load_mnist(tmp_path)
     yb = yb.copy()
     yb[3] = 10
