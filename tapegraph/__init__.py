@@ -10,6 +10,7 @@ from .ops import (abs, add, batch_norm, binary_crossentropy, broadcast_to, categ
                   max, maximum, mean, mean_squared_error, min, minimum, mul, neg, pad, permute, pow, relu, reshape,
                   sigmoid, softmax, sqrt, squeeze, stack, sub, sum, tanh, transpose, unsqueeze, var, where)
 from . import losses
+from .viz import render  # noqa: F401
 from . import data
 
 __version__ = "0.1.0"
