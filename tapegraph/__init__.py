@@ -5,10 +5,11 @@ from .function import REGISTRY, Function
 from .gradcheck import GradcheckError, gradcheck
 from .anomaly import detect_anomaly
 from .random import get_rng, manual_seed
-from .ops import (abs, add, batch_norm, binary_crossentropy, broadcast_to, categorical_crossentropy, clip,
-                  concatenate, div, dropout, exp, expand, flatten, getitem, leaky_relu, log, log_softmax, matmul,
-                  max, maximum, mean, mean_squared_error, min, minimum, mul, neg, pad, permute, pow, relu, reshape,
-                  sigmoid, softmax, sqrt, squeeze, stack, sub, sum, tanh, transpose, unsqueeze, var, where)
+from .ops import (abs, add, avg_pool2d, batch_norm, binary_crossentropy, broadcast_to, categorical_crossentropy, clip,
+                  concatenate, conv2d, div, dropout, exp, expand, flatten, getitem, leaky_relu, log, log_softmax,
+                  matmul, max, max_pool2d, maximum, mean, mean_squared_error, min, minimum, mul, neg, pad, permute,
+                  pow, relu, reshape, sigmoid, softmax, sqrt, squeeze, stack, sub, sum, tanh, transpose, unsqueeze,
+                  var, where)
 from . import losses
 from .viz import render  # noqa: F401
 from . import data

@@ -9,3 +9,5 @@ from .activation import leaky_relu, log_softmax, relu, sigmoid, softmax, tanh  #
 from .loss import binary_crossentropy, categorical_crossentropy, mean_squared_error  # noqa: F401
 from .norm import batch_norm  # noqa: F401
 from .dropout import dropout  # noqa: F401
+from .conv import conv2d  # noqa: F401
+from .pool import avg_pool2d, max_pool2d  # noqa: F401
