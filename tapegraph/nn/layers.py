@@ -1,0 +1,384 @@
+"""Keras-style layers. A layer holds Parameters and calls ops (looked up on the ``tapegraph`` package at call time);
+it creates its parameters from the first input's shape, or eagerly with ``build(input_shape)`` (batch axis
+included, may be None). Layer inputs are NCHW images or (batch, features) matrices.
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+import tapegraph as _tg
+
+from ..ops.dropout import check_rate
+from ..tensor import DEFAULT_FLOAT
+from . import init as _init
+from .module import Module, ModuleList, Parameter
+
+
+def _pair(v, what, who):
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        v = (int(v), int(v))
+    try:
+        a, b = v
+        ok = int(a) == a and int(b) == b and a > 0 and b > 0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"{who}: {what} must be a positive int or a pair of them, got {v!r}")
+    return int(a), int(b)
+
+
+def _shape_str(x) -> str:
+    dt = getattr(x, "dtype", None)
+    return f"{dt}{list(np.shape(x))}"
+
+
+class Layer(Module):
+    """A module that creates its parameters in ``build(input_shape)`` (called on the first input if needed)."""
+
+    built = False
+
+    def __init__(self, dtype=None, rng=None):
+        super().__init__()
+        if dtype is not None:
+            dt = np.dtype(dtype)
+            if dt.kind != "f":
+                raise TypeError(f"{type(self).__name__}: dtype must be floating point, got {dt}")
+            self.__dict__["_dtype"] = dt
+        self.rng = rng
+        self.input_shape = None
+
+    @property
+    def param_dtype(self) -> np.dtype:
+        return self._dtype or np.dtype(DEFAULT_FLOAT)
+
+    def build(self, input_shape):
+        """Create parameters for inputs of ``input_shape``; returns self."""
+        self.input_shape = (None,) + tuple(input_shape[1:]) if len(input_shape) else ()
+        self.built = True
+        return self
+
+    def _bad_input(self, x, expected: str) -> ValueError:
+        return ValueError(f"{self._label()}: expected input {expected}, got {_shape_str(x)}")
+
+    def _check_rank(self, x, ranks, expected):
+        if np.ndim(x) not in ranks:
+            raise self._bad_input(x, expected)
+
+
+class Conv2D(Layer):
+    """2-D convolution over NCHW input; ``weight`` is (filters, in_channels, kh, kw), ``bias`` (filters,)."""
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", use_bias=True, algorithm="auto",
+                 kernel_initializer="he_uniform", bias_initializer="zeros", dtype=None, rng=None):
+        super().__init__(dtype, rng)
+        if not isinstance(filters, (int, np.integer)) or isinstance(filters, bool) or filters <= 0:
+            raise ValueError(f"Conv2D: filters must be a positive int, got {filters!r}")
+        self.filters = int(filters)
+        self.kernel_size = _pair(kernel_size, "kernel_size", "Conv2D")
+        self.strides = _pair(strides, "strides", "Conv2D")
+        self.padding = padding
+        self.use_bias = bool(use_bias)
+        self.algorithm = algorithm
+        self.kernel_initializer = _init.get(kernel_initializer, "Conv2D")
+        self.bias_initializer = _init.get(bias_initializer, "Conv2D")
+        self.weight = None
+        self.bias = None
+
+    def build(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(f"{self._label()}: expected input (batch, channels, height, width), got shape "
+                             f"{tuple(input_shape)}")
+        c, (kh, kw) = int(input_shape[1]), self.kernel_size
+        shape = (self.filters, c, kh, kw)
+        fan_in, fan_out = _init.fans(shape)
+        dt = self.param_dtype
+        self.weight = Parameter(self.kernel_initializer(shape, fan_in, fan_out, self.rng, dt), dtype=dt)
+        if self.use_bias:
+            self.bias = Parameter(self.bias_initializer((self.filters,), fan_in, fan_out, self.rng, dt), dtype=dt)
+        return super().build(input_shape)
+
+    def forward(self, x):
+        c = self.weight.data.shape[1]
+        if np.ndim(x) != 4 or np.shape(x)[1] != c:
+            raise self._bad_input(x, f"(batch, {c}, height, width)")
+        return _tg.conv2d(x, self.weight, self.bias, stride=self.strides, padding=self.padding,
+                          algorithm=self.algorithm)
+
+    def extra_repr(self):
+        return (f"{self.filters}, kernel_size={self.kernel_size}, strides={self.strides}, "
+                f"padding={self.padding!r}" + ("" if self.use_bias else ", use_bias=False"))
+
+
+class Dense(Layer):
+    """Fully connected: ``x @ weight + bias`` with ``weight`` (in_features, units), ``bias`` (units,).
+
+    Input must be (batch, in_features): put a Flatten before it for images.
+    """
+
+    def __init__(self, units, use_bias=True, kernel_initializer="he_uniform", bias_initializer="zeros",
+                 dtype=None, rng=None):
+        super().__init__(dtype, rng)
+        if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units <= 0:
+            raise ValueError(f"Dense: units must be a positive int, got {units!r}")
+        self.units = int(units)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = _init.get(kernel_initializer, "Dense")
+        self.bias_initializer = _init.get(bias_initializer, "Dense")
+        self.weight = None
+        self.bias = None
+
+    def build(self, input_shape):
+        if len(input_shape) != 2:
+            raise ValueError(f"{self._label()}: expected input (batch, features), got shape {tuple(input_shape)}; "
+                             f"add a Flatten layer before Dense for images")
+        shape = (int(input_shape[1]), self.units)
+        dt = self.param_dtype
+        self.weight = Parameter(self.kernel_initializer(shape, shape[0], shape[1], self.rng, dt), dtype=dt)
+        if self.use_bias:
+            self.bias = Parameter(self.bias_initializer((self.units,), shape[0], shape[1], self.rng, dt), dtype=dt)
+        return super().build(input_shape)
+
+    def forward(self, x):
+        f = self.weight.data.shape[0]
+        if np.ndim(x) != 2 or np.shape(x)[1] != f:
+            raise self._bad_input(x, f"(batch, {f})")
+        y = _tg.matmul(x, self.weight)
+        return y + self.bias if self.bias is not None else y
+
+    def extra_repr(self):
+        return f"{self.units}" + ("" if self.use_bias else ", use_bias=False")
+
+
+class _Pool2D(Layer):
+    _op = ""
+
+    def __init__(self, pool_size=2, strides=None, padding="valid"):
+        super().__init__()
+        name = type(self).__name__
+        self.pool_size = _pair(pool_size, "pool_size", name)
+        self.strides = None if strides is None else _pair(strides, "strides", name)
+        self.padding = padding
+        self.built = True
+
+    def forward(self, x):
+        self._check_rank(x, (4,), "(batch, channels, height, width)")
+        return getattr(_tg, self._op)(x, self.pool_size, self.strides, self.padding)
+
+    def extra_repr(self):
+        return f"pool_size={self.pool_size}, strides={self.strides}, padding={self.padding!r}"
+
+
+class MaxPool2D(_Pool2D):
+    """Max over pool_size windows (stride defaults to pool_size) of NCHW input."""
+    _op = "max_pool2d"
+
+
+class AvgPool2D(_Pool2D):
+    """Mean over pool_size windows (stride defaults to pool_size) of NCHW input."""
+    _op = "avg_pool2d"
+
+
+class BatchNorm(Layer):
+    """Batch normalisation over axis 1 of (N, F) or (N, C, H, W) input.
+
+    Training: batch statistics; then ``running = momentum * running + (1 - momentum) * batch``, with the unbiased
+    batch variance (n / (n - 1), as PyTorch) for ``running_var``. Eval: the running statistics.
+    Parameters ``gamma`` (ones), ``beta`` (zeros); buffers ``running_mean`` (zeros), ``running_var`` (ones).
+    """
+
+    def __init__(self, epsilon=1e-3, momentum=0.99, dtype=None):
+        super().__init__(dtype)
+        if not 0 <= momentum <= 1:
+            raise ValueError(f"BatchNorm: momentum must be in [0, 1], got {momentum}")
+        if not epsilon > 0:
+            raise ValueError(f"BatchNorm: epsilon must be positive, got {epsilon}")
+        self.epsilon = float(epsilon)
+        self.momentum = float(momentum)
+        self.gamma = None
+        self.beta = None
+
+    def build(self, input_shape):
+        if len(input_shape) not in (2, 4):
+            raise ValueError(f"{self._label()}: expected input (batch, features) or (batch, channels, height, "
+                             f"width), got shape {tuple(input_shape)}")
+        c, dt = int(input_shape[1]), self.param_dtype
+        self.gamma = Parameter(np.ones(c, dt), dtype=dt)
+        self.beta = Parameter(np.zeros(c, dt), dtype=dt)
+        self.register_buffer("running_mean", np.zeros(c, dt))
+        self.register_buffer("running_var", np.ones(c, dt))
+        return super().build(input_shape)
+
+    def forward(self, x):
+        c = self.gamma.data.shape[0]
+        if np.ndim(x) not in (2, 4) or np.shape(x)[1] != c:
+            raise self._bad_input(x, f"(batch, {c}) or (batch, {c}, height, width)")
+        if not self.training:
+            return _tg.batch_norm(x, self.gamma, self.beta, self.epsilon, mean=self.running_mean,
+                                  var=self.running_var)
+        stats = {}
+        y = _tg.batch_norm(x, self.gamma, self.beta, self.epsilon, batch_stats=stats)
+        m, mom = stats["count"], self.momentum
+        rm, rv = self.running_mean, self.running_var
+        rm *= mom
+        rm += (1 - mom) * stats["mean"]
+        rv *= mom
+        rv += ((1 - mom) * m / (m - 1)) * stats["var"]
+        return y
+
+    def extra_repr(self):
+        return f"epsilon={self.epsilon}, momentum={self.momentum}"
+
+
+class Dropout(Layer):
+    """Inverted dropout with probability ``rate`` in training (mask from ``get_rng(rng)``); identity in eval."""
+
+    def __init__(self, rate, rng=None):
+        super().__init__(rng=rng)
+        self.rate = check_rate(rate, "Dropout")
+        self.built = True
+
+    def forward(self, x):
+        if not self.training:
+            return x
+        return _tg.dropout(x, self.rate, rng=self.rng)
+
+    def extra_repr(self):
+        return f"rate={self.rate}"
+
+
+class Flatten(Layer):
+    """(batch, d1, d2, ...) -> (batch, d1 * d2 * ...)."""
+
+    def __init__(self):
+        super().__init__()
+        self.built = True
+
+    def forward(self, x):
+        if np.ndim(x) < 2:
+            raise self._bad_input(x, "with a batch axis and at least one more")
+        return _tg.flatten(x, 1)
+
+
+class _Activation(Layer):
+    def __init__(self):
+        super().__init__()
+        self.built = True
+
+
+class ReLU(_Activation):
+    def forward(self, x):
+        return _tg.relu(x)
+
+
+class LeakyReLU(_Activation):
+    """max(x, negative_slope * x) (Keras' default slope 0.3)."""
+
+    def __init__(self, negative_slope=0.3):
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x):
+        return _tg.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+
+class Sigmoid(_Activation):
+    def forward(self, x):
+        return _tg.sigmoid(x)
+
+
+class Tanh(_Activation):
+    def forward(self, x):
+        return _tg.tanh(x)
+
+
+class Softmax(_Activation):
+    def __init__(self, axis=-1):
+        super().__init__()
+        self.axis = axis
+
+    def forward(self, x):
+        return _tg.softmax(x, self.axis)
+
+    def extra_repr(self):
+        return f"axis={self.axis}"
+
+
+class Sequential(Module):
+    """Layers applied in order, registered as ``layers.0``, ``layers.1``, ...
+
+    ``input_shape`` (without the batch axis) builds every layer now; ``dtype`` makes the parameters float64 etc.
+    """
+
+    def __init__(self, layers=None, input_shape=None, dtype=None):
+        super().__init__()
+        layers = [] if layers is None else layers
+        if isinstance(layers, Module) or not hasattr(layers, "__iter__"):
+            raise TypeError(f"Sequential: expected a list of layers, got {type(layers).__name__}")
+        layers = list(layers)
+        for i, m in enumerate(layers):
+            if not isinstance(m, Module):
+                raise TypeError(f"Sequential: item {i} is a {type(m).__name__}, expected a layer (Module)")
+        self.layers = ModuleList(layers)
+        self.input_shape = None
+        if dtype is not None:
+            self.astype(dtype)
+        if input_shape is not None:
+            self.build((None,) + tuple(input_shape))
+
+    def add(self, layer: Module):
+        self.layers.append(layer)
+        return self
+
+    def forward(self, x):
+        if self.input_shape is None:
+            self.input_shape = (None,) + tuple(np.shape(x)[1:])
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def __getitem__(self, i):
+        return self.layers[i]
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def summary(self, file=None):
+        """Print a table of layers (dotted name and type), output shapes and parameter counts, with totals."""
+        if self.input_shape is None:
+            raise ValueError("Sequential.summary: the model is not built; pass input_shape= or call it on a batch")
+        self._ensure_names()
+        rows = []
+        modes = [(m, m.training) for m in self.modules()]
+        self.eval()
+        try:
+            with _tg.no_grad():
+                x = _tg.Tensor(np.zeros((1,) + tuple(self.input_shape[1:]), dtype=self.dtype))
+                for i, layer in enumerate(self.layers):
+                    x = layer(x)
+                    trainable = sum(p.data.size for p in layer.parameters())
+                    fixed = sum(b.size for b in layer.buffers())
+                    rows.append((f"layers.{i} ({type(layer).__name__})", str((None,) + tuple(x.shape[1:])),
+                                 trainable + fixed))
+        finally:
+            for m, t in modes:
+                m.__dict__["training"] = t
+        total_t = self.count_params()
+        total_f = int(sum(b.size for b in self.buffers()))
+        w0 = max([len("Layer (type)")] + [len(r[0]) for r in rows]) + 2
+        w1 = max([len("Output Shape")] + [len(r[1]) for r in rows]) + 2
+        w2 = max(len("Param #"), *(len(f"{r[2]:,}") for r in rows)) if rows else len("Param #")
+        width = w0 + w1 + w2
+        out = file or sys.stdout
+        lines = ["=" * width, f"{'Layer (type)':<{w0}}{'Output Shape':<{w1}}{'Param #':>{w2}}", "=" * width]
+        lines += [f"{a:<{w0}}{b:<{w1}}{c:>{w2},}" for a, b, c in rows]
+        lines += ["=" * width, f"Total params: {total_t + total_f:,}", f"Trainable params: {total_t:,}",
+                  f"Non-trainable params: {total_f:,}", "=" * width]
+        print("\n".join(lines), file=out)
