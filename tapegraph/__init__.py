@@ -11,6 +11,7 @@ from .ops import (abs, add, avg_pool2d, batch_norm, binary_crossentropy, broadca
                   pow, relu, reshape, sigmoid, softmax, sqrt, squeeze, stack, sub, sum, tanh, transpose, unsqueeze,
                   var, where)
 from . import losses
+from . import nn, optim
 from .viz import render  # noqa: F401
 from . import data
 
