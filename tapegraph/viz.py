@@ -82,7 +82,9 @@ def _fmt(v, depth=0) -> str:
     if v is Ellipsis:
         return "..."
     if isinstance(v, (tuple, list)) and depth < 3:
-        inner = ", ".join(_fmt(x, depth + 1) for x in v)
+        inner = ("," if depth else ", ").join(_fmt(x, depth + 1) for x in v)
+        inner = inner if depth or len(v) > 4 or not all(isinstance(x, (int, tuple)) for x in v) \
+            else inner.replace(", ", ",")
         return f"({inner}{',' if len(v) == 1 and isinstance(v, tuple) else ''})" if isinstance(v, tuple) \
             else f"[{inner}]"
     s = v if isinstance(v, str) else repr(v)
@@ -250,9 +252,6 @@ def to_dot(tape, *, backward=False, group=None, collapse=False, cost=False, max_
         share = 100 * seconds / total_cost if total_cost else 0.0
         return _small(f"{seconds * 1e3:.3f} ms · {share:.1f}%", "#202124")
 
-    def font_for(fill):
-        return "#202124"
-
     def cluster_path(u) -> tuple:
         if group != "layer":
             return ()
@@ -343,8 +342,8 @@ def to_dot(tape, *, backward=False, group=None, collapse=False, cost=False, max_
             lines.append(cost_line(costs[u_idx]))
         label = _label(*lines)
         if fill in COST_PALETTE[4:]:   # darker fills: darker small print
-            label = label.replace(MUTED, "#202124")
-        attrs = dict(label=label, fillcolor=fill, color=line, fontcolor=font_for(fill))
+            label = label.replace(MUTED, "#202124").replace(STYLE["parameter"][1], "#202124")
+        attrs = dict(label=label, fillcolor=fill, color=line, group="ops")
         if has_loss:
             attrs["penwidth"] = "2"
         decls.append((cluster_path(u), u.name, attrs))
@@ -371,14 +370,14 @@ def to_dot(tape, *, backward=False, group=None, collapse=False, cost=False, max_
     # -- backward ----------------------------------------------------------------------------------------------
     if backward:
         same_rank = _backward(units, selected, loss, uses, producer, leaves, leaf_names, small, decls, edges,
-                              cost and (fill_for, cost_line), unit_cost, font_for)
+                              cost and (fill_for, cost_line), unit_cost)
     else:
         same_rank = []
 
     # -- assemble ----------------------------------------------------------------------------------------------
     g = graphviz.Digraph("tape", graph_attr=dict(rankdir="TB", fontname=FONT, fontsize="11", nodesep="0.3",
                                                  ranksep="0.35", bgcolor="white", pad="0.2", labelloc="t",
-                                                 labeljust="c", newrank="true"),
+                                                 labeljust="c", newrank="true", ordering="in"),
                          node_attr=dict(fontname=FONT, fontsize="11", shape="box", style="rounded,filled",
                                         penwidth="1.2", margin="0.14,0.06", color=STYLE["op"][1]),
                          edge_attr=dict(color="#80868B", arrowsize="0.7", penwidth="1.1", fontname=FONT,
@@ -418,18 +417,15 @@ def to_dot(tape, *, backward=False, group=None, collapse=False, cost=False, max_
                 emit(c, child, level + 1)
 
     emit(g, (), 0)
-    for a, b in same_rank:   # each gradient node beside its forward op
-        with g.subgraph() as r:
-            r.attr(rank="same")
-            r.node(a)
-            r.node(b)
+    for a, b in same_rank:   # each gradient node beside its forward op (names are plain identifiers)
+        g.body.append(f"\t{{rank=same; {a}; {b}}}\n")
     for src, dst, attrs in edges:
         g.edge(src, dst, **attrs)
     return g
 
 
-def _backward(units, selected, loss, uses, producer, leaves, leaf_names, small, decls, edges, cost, unit_cost,
-              font_for) -> list:
+def _backward(units, selected, loss, uses, producer, leaves, leaf_names, small, decls, edges, cost,
+              unit_cost) -> list:
     """Gradient nodes (reversed edges), accumulation nodes and saved-tensor edges, in a 'backward pass' cluster.
 
     Returns the (forward node, gradient node) pairs to draw side by side."""
@@ -473,8 +469,10 @@ def _backward(units, selected, loss, uses, producer, leaves, leaf_names, small, 
                 lines.append(cost_line(unit_cost[u_idx][1]))
             else:
                 lines.append(_small("backward not run yet"))
-        decls.append((where, f"g_{u.name}", dict(label=_label(*lines), fillcolor=fill, color=gline,
-                                                  fontcolor=font_for(fill))))
+        label = _label(*lines)
+        if fill in COST_PALETTE[4:]:
+            label = label.replace(MUTED, "#202124")
+        decls.append((where, f"g_{u.name}", dict(label=label, fillcolor=fill, color=gline)))
         sizes = [_saved_bytes(n) for n in mine]
         known = [s for s in sizes if s is not None]
         eattrs = dict(style="dotted", color=gline, arrowhead="none", fontcolor=gline)
@@ -555,7 +553,7 @@ def render(tape_or_tensor, path, *, tape=None, **options):
     if shutil.which("dot") is None:
         _missing_dot(graph, fspath)
     try:
-        data = graph.pipe(format=suffix)
+        data = graph.pipe(format=suffix, quiet=True)
     except graphviz.ExecutableNotFound:
         _missing_dot(graph, fspath)
     _write(fspath, data)
