@@ -285,3 +285,21 @@ def test_dot_vanishing_after_the_lookup_is_handled_too(tmp_path, monkeypatch):
     with pytest.raises(viz.GraphvizNotFound, match="was written to"):
         tape.render(tmp_path / "g.svg", collapse=True)
     assert (tmp_path / "g.dot").read_text().startswith("digraph")
+
+
+def test_a_real_model_shows_parameter_names_and_layer_clusters():
+    from tapegraph import nn
+    tg.manual_seed(0)
+    model = nn.Sequential([nn.Dense(8), nn.ReLU(), nn.Dense(3)])
+    x = tg.tensor(np.ones((4, 5)), name="x")
+    model(x)                                       # builds and names the parameters
+    with tg.Tape() as tape:
+        y = model(x).sum()
+    src = tape.to_dot(group="layer").source
+    names = sorted(p.name for p in model.parameters())
+    assert len(names) == 4 and all(n and n in src for n in names)
+    layers = sorted({n.layer for n in tape if n.layer})
+    clusters = sorted(c.strip('"') for c in re.findall(r"subgraph (\S+) \{", src))
+    assert layers and all(f"cluster_{layer}" in clusters for layer in layers)
+    boxes = [n for n in nodes(tape.to_dot(collapse=True).source) if n.startswith("layer")]
+    assert len(boxes) == len(layers) == 3 and y.shape == ()
