@@ -65,12 +65,14 @@ class Module:
             value = ModuleList(value)
         params, mods, bufs = d["_parameters"], d["_modules"], d["_buffers"]
         if isinstance(value, Parameter):
-            self._unregister(name)
-            params[name] = value
+            if name not in params:
+                self._unregister(name)
+            params[name] = value                        # a replacement keeps its place in the order
             value.name = self._child_name(name)
             _bump()
         elif isinstance(value, Module):
-            self._unregister(name)
+            if name not in mods:
+                self._unregister(name)
             mods[name] = value
             if d["_path"] is not None:
                 value._set_path(d["_path"] + (name,))
