@@ -176,6 +176,7 @@ class Module:
         dt = np.dtype(dtype)
         if dt.kind != "f":
             raise TypeError(f"{self._label()}.astype: expected a floating-point dtype, got {dt}")
+        _bump()                                         # cached root dtypes are stale
         for m in self.modules():
             m.__dict__["_dtype"] = dt
             for p in m._parameters.values():
@@ -216,6 +217,7 @@ class Module:
             m.__dict__["_path"] = path
             for k, p in m._parameters.items():
                 p.name = f"{mname}.{k}" if mname else k
+        self.__dict__["_input_dtype"] = self.dtype
         self.__dict__["_names_version"] = _current[0]
 
     # -- calling ------------------------------------------------------------------------------------------------
@@ -262,7 +264,7 @@ class Module:
     def _as_input(self, arr: np.ndarray) -> Tensor:
         """An ndarray given to a root module becomes a Tensor of the model's float dtype (ints/bools are kept)."""
         if arr.dtype.kind in "fiu":
-            dt = self.dtype
+            dt = self.__dict__.get("_input_dtype") or self.dtype     # cached by _name_tree
             if arr.dtype != dt:
                 arr = arr.astype(dt)
         return Tensor._wrap(arr, False)
