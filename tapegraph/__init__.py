@@ -12,7 +12,7 @@ from .ops import (abs, add, avg_pool2d, batch_norm, binary_crossentropy, broadca
                   var, where)
 from . import losses
 from . import nn, optim
-from .viz import render  # noqa: F401
+from .viz import GraphvizNotFound, render  # noqa: F401
 from . import data
 
 __version__ = "0.1.0"

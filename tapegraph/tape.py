@@ -5,6 +5,7 @@ Everything that reads a step (backward, the renderer, the profiler, the JSON exp
 from __future__ import annotations
 
 import contextlib
+import weakref
 from contextvars import ContextVar
 
 import numpy as np
@@ -293,11 +294,15 @@ class Tape:
 class TensorMeta:
     """What a released tape keeps of an intermediate tensor: shape, dtype, name; never the array."""
 
-    __slots__ = ("shape", "dtype", "name", "requires_grad", "is_leaf")
+    __slots__ = ("shape", "dtype", "name", "requires_grad", "is_leaf", "ref")
 
     def __init__(self, t):
         self.shape, self.dtype, self.name = t.data.shape, t.data.dtype, t.name
         self.requires_grad, self.is_leaf = t.requires_grad, t.is_leaf
+        self.ref = weakref.ref(t)  # the tensor itself while the user still holds it (the loss, a prediction)
+
+    def refers_to(self, tensor) -> bool:
+        return self.ref() is tensor
 
     @property
     def ndim(self):

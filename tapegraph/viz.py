@@ -21,6 +21,7 @@ import os
 import shutil
 
 from .profile import _cost, _nodes, _require_stats, shape_str, tensor_kind
+from .tape import TensorMeta
 
 FONT = "Helvetica,Arial,sans-serif"
 # Fill, border for each kind of node.
@@ -137,12 +138,13 @@ def _select(tape, target):
     if target is None:
         loss = nodes[-1].output if nodes and _size(nodes[-1].output) == 1 else None
         return list(enumerate(nodes)), loss
-    end = next((i for i in range(len(nodes) - 1, -1, -1) if nodes[i].output is target), None)
+    end = next((i for i in range(len(nodes) - 1, -1, -1) if _is(nodes[i].output, target)), None)
     if end is None:
         released = getattr(tape, "_released", False)
         hint = (" The tape was released after backward, which replaces intermediate tensors by metadata: render "
                 "before backward, record with Tape(persistent=True), or render the whole tape") if released else ""
         raise ValueError(f"render: target {shape_str(target)} is not the output of any op on this tape.{hint}")
+    target = nodes[end].output  # the record's own stand-in after a release, so ids below match the records
     needed = {id(target)}
     keep = []
     for i in range(end, -1, -1):
@@ -151,6 +153,11 @@ def _select(tape, target):
             keep.append((i, n))
             needed.update(id(t) for t in n.inputs)
     return keep[::-1], target
+
+
+def _is(recorded, tensor) -> bool:
+    """``recorded`` (a node's tensor or its TensorMeta after a release) is ``tensor``."""
+    return recorded is tensor or (isinstance(recorded, TensorMeta) and recorded.refers_to(tensor))
 
 
 def _size(t) -> int:
@@ -335,7 +342,8 @@ def to_dot(tape, *, backward=False, group=None, collapse=False, cost=False, max_
             lines += [_small(_esc(s)) for s in _attr_lines(n.attrs)]
             lines.append(_esc(shape_str(n.output)))
         if has_loss:
-            value = loss.data.item() if hasattr(loss, "data") and _size(loss) == 1 else None
+            held = loss.ref() if isinstance(loss, TensorMeta) else loss  # after a release: the user's tensor
+            value = held.data.item() if held is not None and _size(held) == 1 else None
             lines.append(f'<FONT COLOR="{STYLE["loss"][1]}"><B>loss</B>'
                          + (f" = {_esc(_fmt(float(value)))}" if value is not None else "") + "</FONT>")
         if cost:
