@@ -17,17 +17,19 @@ def _write_npz(fileobj, arrays: dict):
 
 
 def save_weights(module, path):
-    """Write ``module.state_dict()`` to ``path`` (exactly that name; .npz format).
-
-    The archive is written to a temporary file in the same directory and moved over ``path`` with ``os.replace``,
-    so an interrupted save leaves any previous file intact and no temporary file behind.
-    """
-    path = os.fspath(path)
+    """Write ``module.state_dict()`` to ``path`` (exactly that name; .npz format), atomically (see atomic_savez)."""
     arrays = {FORMAT_KEY: np.array(FORMAT)}
     for k, p in module.named_parameters():
         arrays[k] = p.data
     for k, b in module.named_buffers():
         arrays[k] = b
+    atomic_savez(path, arrays)
+
+
+def atomic_savez(path, arrays: dict):
+    """Write ``arrays`` as an .npz archive to a temporary file in the same directory, then ``os.replace`` it over
+    ``path``: an interrupted save leaves any previous file intact and no temporary file behind."""
+    path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
     try:

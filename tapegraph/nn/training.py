@@ -18,6 +18,7 @@ cross-entropies, whether given by name, as the function, or as a ``functools.par
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import time
 
@@ -27,6 +28,7 @@ from ..ops import loss as _loss
 from ..random import get_rng
 from ..tape import Tape, no_grad
 from ..tensor import Tensor
+from .checkpoint import load_checkpoint, save_checkpoint
 
 LOSSES = {
     "categorical_crossentropy": _loss.categorical_crossentropy,
@@ -170,13 +172,16 @@ def _call(callbacks, hook, *args):
 
 
 def fit(model, x, y, *, loss, optimizer, epochs=1, batch_size=32, validation_data=None, shuffle=True,
-        callbacks=None, verbose=1) -> History:
+        callbacks=None, verbose=1, checkpoint=None, resume=False) -> History:
     """Train ``model`` on (x, y) with ``optimizer``; returns a History with per-epoch "loss" (mean over the
     epoch's samples), "accuracy" (cross-entropy losses), and "val_loss"/"val_accuracy" with ``validation_data``.
 
     ``verbose``: 0 silent, 1 a progress bar on a terminal (one line per epoch otherwise), 2 one line per epoch.
     ``callbacks``: objects with any of the ``Callback`` hooks (a learning-rate schedule is one). The last step's
     tape (released: shapes and names, no arrays) is kept as ``model.last_tape``.
+    ``checkpoint``: a path; after each epoch the model, optimizer, schedules, history and random state are saved
+    there atomically (a crash mid-save keeps the previous checkpoint). ``resume=True`` continues from it when it
+    exists: ``epochs`` counts all epochs, so the run ends as if it had never stopped.
     """
     loss_fn, kind, from_logits = resolve_loss(loss)
     x, y = _arrays(model, x, y, "fit")
@@ -196,9 +201,17 @@ def fit(model, x, y, *, loss, optimizer, epochs=1, batch_size=32, validation_dat
     history = History()
     model.stop_training = False
     model._fit_loss = loss
+    start = 0
+    if resume and checkpoint is not None and os.path.exists(checkpoint):
+        with _EvalMode(model):
+            model(x[:1])                     # build lazy layers so the checkpoint's shapes can be checked
+        start = load_checkpoint(checkpoint, model, optimizer, history, callbacks) + 1
+        if verbose:
+            out.write(f"Resuming from {checkpoint} after epoch {start}/{epochs}\n")
     _call(callbacks, "on_train_begin", {})
     model.train()
-    for epoch in range(int(epochs)):
+    logs = {}
+    for epoch in range(start, int(epochs)):
         _call(callbacks, "on_epoch_begin", epoch, {})
         order = get_rng().permutation(n) if shuffle else None
         progress = _Progress(epoch, int(epochs), batches, verbose, out)
@@ -230,9 +243,11 @@ def fit(model, x, y, *, loss, optimizer, epochs=1, batch_size=32, validation_dat
         history._record(epoch, logs)
         progress.finish(seen, logs)
         _call(callbacks, "on_epoch_end", epoch, logs)
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, model, optimizer, epoch, history, callbacks)
         if model.stop_training:
             break
-    _call(callbacks, "on_train_end", dict(logs) if epochs else {})
+    _call(callbacks, "on_train_end", dict(logs))
     return history
 
 

@@ -66,6 +66,21 @@ class SGD(Optimizer):
         self.velocity: list[np.ndarray | None] = [None] * len(self.params)
         self._scratch: list[np.ndarray | None] = [None] * len(self.params)
 
+    def state_dict(self) -> dict:
+        """What a checkpoint needs to continue exactly: the lr and the velocity buffers (None before the first step)."""
+        return {"lr": self.lr, "velocity": [None if v is None else v.copy() for v in self.velocity]}
+
+    def load_state_dict(self, state: dict):
+        velocity = state["velocity"]
+        if len(velocity) != len(self.params):
+            raise ValueError(f"SGD.load_state_dict: {len(velocity)} velocity buffers for {len(self.params)} parameters")
+        for i, (v, p) in enumerate(zip(velocity, self.params)):
+            if v is not None and v.shape != p.data.shape:
+                raise ValueError(f"SGD.load_state_dict: velocity {i} has shape {v.shape}, parameter {p.name or i} "
+                                 f"has shape {p.data.shape}")
+        self.lr = float(state["lr"])
+        self.velocity = [None if v is None else np.array(v, dtype=p.data.dtype) for v, p in zip(velocity, self.params)]
+
     def step(self):
         lr, mom, wd, damp = self.lr, self.momentum, self.weight_decay, self.dampening
         for i, p in enumerate(self.params):
