@@ -10,6 +10,8 @@ from tapegraph.ops import conv as conv_mod
 from tests.ops.cases import Case, params, rand, run_case
 
 ALGOS = ("sliding", "im2col", "fft")
+# (algorithm, weight_grad): every path, and each weight-gradient method on every path
+METHODS = [(a, None) for a in ALGOS] + [("sliding", "fft"), ("im2col", "fft"), ("fft", "gemm")]
 
 # (N, C, H, W, F, KH, KW, stride, padding, dilation): small, so central differences stay cheap.
 GRID = [
@@ -24,18 +26,20 @@ GRID = [
 ]
 
 
-def _fn(stride, padding, dilation, algo, bias=True):
+def _fn(stride, padding, dilation, algo, wg=None, bias=True):
+    kw = dict(stride=stride, padding=padding, dilation=dilation, algorithm=algo, weight_grad=wg)
     if bias:
-        return lambda x, w, b: tg.conv2d(x, w, b, stride=stride, padding=padding, dilation=dilation, algorithm=algo)
-    return lambda x, w: tg.conv2d(x, w, stride=stride, padding=padding, dilation=dilation, algorithm=algo)
+        return lambda x, w, b: tg.conv2d(x, w, b, **kw)
+    return lambda x, w: tg.conv2d(x, w, **kw)
 
 
 def _grad_cases():
     cases = []
     for gi, (n, c, h, w, f, kh, kw, s, p, d) in enumerate(GRID):
-        for algo in ALGOS:
+        for algo, wg in METHODS:
             ins = [rand(n, c, h, w, seed=gi), rand(f, c, kh, kw, seed=gi + 50), rand(f, seed=gi + 90)]
-            cases.append(Case(_fn(s, p, d, algo), ins, f"{algo}-{n}x{c}x{h}x{w}-k{kh}x{kw}-s{s}-p{p}-d{d}"))
+            cases.append(Case(_fn(s, p, d, algo, wg), ins,
+                              f"{algo}-dW{wg or ''}-{n}x{c}x{h}x{w}-k{kh}x{kw}-s{s}-p{p}-d{d}"))
     cases.append(Case(_fn(1, "same", 1, "auto", bias=False), [rand(2, 2, 4, 5), rand(3, 2, 3, 3, seed=1)],
                       "auto-no-bias"))
     return cases
@@ -81,10 +85,10 @@ def naive_conv(x, w, b, stride, pads, dilation):
     return y, grads
 
 
-def run_conv(x, w, b, algo, **kw):
+def run_conv(x, w, b, algo, wg=None, **kw):
     ts = [tg.tensor(a, requires_grad=True, dtype=a.dtype) for a in (x, w, b)]
     with tg.Tape() as tape:
-        y = tg.conv2d(*ts, algorithm=algo, **kw)
+        y = tg.conv2d(*ts, algorithm=algo, weight_grad=wg, **kw)
     g = np.random.default_rng(3).standard_normal(y.shape).astype(x.dtype)
     tape.backward(y, g)
     return y.data, g, [t.grad for t in ts], tape[0].attrs
@@ -96,14 +100,14 @@ def test_algorithms_match_naive_reference(cfg, dtype, tol):
     n, c, h, w, f, kh, kw, s, p, d = cfg
     rng = np.random.default_rng(11)
     x, wt, b = (rng.standard_normal(sh).astype(dtype) for sh in ((n, c, h, w), (f, c, kh, kw), (f,)))
-    for algo in ALGOS + ("auto",):
-        y, g, (dx, dw, db), attrs = run_conv(x, wt, b, algo, stride=s, padding=p, dilation=d)
+    for algo, wg in METHODS + [("auto", None)]:
+        y, g, (dx, dw, db), attrs = run_conv(x, wt, b, algo, wg, stride=s, padding=p, dilation=d)
         ry, grads = naive_conv(x.astype(np.float64), wt.astype(np.float64), b.astype(np.float64), attrs["stride"],
                                attrs["padding"], attrs["dilation"])
         rdx, rdw, rdb = grads(g.astype(np.float64))
         for name, got, ref in (("y", y, ry), ("dx", dx, rdx), ("dw", dw, rdw), ("db", db, rdb)):
             assert got.dtype == dtype, (algo, name, got.dtype)
-            np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * 10, err_msg=f"{algo} {name}")
+            np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * 10, err_msg=f"{algo}/{wg} {name}")
 
 
 @settings(max_examples=25, deadline=None)
@@ -122,11 +126,11 @@ def test_random_sweep_all_algorithms_agree_with_reference(n, c, f, h, w, kh, kw,
     except ValueError as e:                    # kernel larger than the padded input: must say so, by name
         assert str(e).startswith("conv2d: kernel")
         return
-    for algo in ALGOS:
-        y, g, (dx, dw_, db), attrs = run_conv(x, wt, b, algo, **kwargs)
+    for algo, wg in METHODS:
+        y, g, (dx, dw_, db), attrs = run_conv(x, wt, b, algo, wg, **kwargs)
         ry, grads = naive_conv(x, wt, b, attrs["stride"], attrs["padding"], attrs["dilation"])
         for got, ref in zip((y, dx, dw_, db), (ry, *grads(g))):
-            np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-9, err_msg=algo)
+            np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-9, err_msg=f"{algo}/{wg}")
 
 
 def test_same_padding_follows_keras():
@@ -149,9 +153,13 @@ def test_node_attrs_record_resolved_geometry_and_algorithm():
         assert attrs["stride"] == (2, 1) and attrs["dilation"] == (2, 2)
         assert attrs["padding"] == ((1, 1), (1, 1))
         assert attrs["requested"] == requested
-        assert attrs["algorithm"] in ("sliding", "im2col", "fft")
+        assert attrs["algorithm"] in ("sliding", "im2col", "fft") and attrs["weight_grad"] in ("gemm", "fft")
         if requested != "auto":
             assert attrs["algorithm"] == requested
+            assert attrs["weight_grad"] == ("fft" if requested == "fft" else "gemm")
+    with tg.Tape() as tape:
+        tg.conv2d(x, rand(3, 2, 3, 3), algorithm="auto", weight_grad="fft")
+    assert tape[0].attrs["weight_grad"] == "fft"
 
 
 def test_auto_chooser_cost_model_and_cache(monkeypatch):
@@ -161,16 +169,16 @@ def test_auto_chooser_cost_model_and_cache(monkeypatch):
                    ((0, 0), (0, 0)), (1, 1), (1, 1))
     big = choose(np.empty((16, 16, 64, 64), np.float32), np.empty((32, 16, 11, 11), np.float32), (54, 54),
                  ((0, 0), (0, 0)), (1, 1), (1, 1))
-    assert small == "im2col" and big == "fft"
-    assert sorted(conv_mod.AUTO_CHOICES.values()) == ["fft", "im2col"]
+    assert small == ("im2col", "gemm") and big == ("fft", "fft")
+    assert sorted(conv_mod.AUTO_CHOICES.values()) == [("fft", "fft"), ("im2col", "gemm")]
     # Columns beyond the memory budget move "auto" to the sliding path.
     monkeypatch.setattr(conv_mod, "IM2COL_MAX_BYTES", 1024)
     assert choose(np.empty((8, 4, 16, 16), np.float32), np.empty((4, 4, 3, 3), np.float32), (14, 14),
-                  ((0, 0), (0, 0)), (1, 1), (1, 1)) == "sliding"
+                  ((0, 0), (0, 0)), (1, 1), (1, 1)) == ("sliding", "gemm")
     # The cache answers for a shape already seen.
-    conv_mod.AUTO_CHOICES[next(iter(conv_mod.AUTO_CHOICES))] = "sliding"
+    conv_mod.AUTO_CHOICES[next(iter(conv_mod.AUTO_CHOICES))] = ("sliding", "fft")
     assert choose(np.empty((64, 32, 13, 13), np.float32), np.empty((64, 32, 3, 3), np.float32), (11, 11),
-                  ((0, 0), (0, 0)), (1, 1), (1, 1)) == "sliding"
+                  ((0, 0), (0, 0)), (1, 1), (1, 1)) == ("sliding", "fft")
 
 
 @pytest.mark.parametrize("backend", ["numpy", "scipy"])
@@ -184,10 +192,12 @@ def test_fft_weight_gradient_numpy_fallback_and_scipy(monkeypatch, backend):
         x, w, b = rng.standard_normal((2, 3, 11, 9)), rng.standard_normal((4, 3, 5, 3)), rng.standard_normal(4)
         x, w, b = x.astype(dtype), w.astype(dtype), b.astype(dtype)
         kw = dict(stride=(2, 1), padding=((2, 0), (1, 3)), dilation=(1, 2))
-        _, _, (_, dw_fft, _), _ = run_conv(x, w, b, "fft", **kw)
-        _, _, (_, dw_ref, _), _ = run_conv(x, w, b, "im2col", **kw)
-        assert dw_fft.dtype == dtype
-        np.testing.assert_allclose(dw_fft, dw_ref, rtol=tol, atol=tol)
+        _, _, ref, _ = run_conv(x, w, b, "im2col", **kw)
+        for algo, wg in (("fft", None), ("sliding", "fft")):
+            _, _, got, _ = run_conv(x, w, b, algo, wg, **kw)
+            for a, r in zip(got, ref):
+                assert a.dtype == dtype
+                np.testing.assert_allclose(a, r, rtol=tol, atol=tol, err_msg=f"{algo}/{wg}")
 
 
 def _smooth(m):
@@ -207,9 +217,9 @@ def test_fast_fft_lengths_are_the_next_5_smooth_number():
 def test_persistent_tape_differentiates_twice():
     x = tg.tensor(rand(2, 2, 5, 5), requires_grad=True, dtype=np.float64)
     w = tg.tensor(rand(3, 2, 3, 3, seed=1), requires_grad=True, dtype=np.float64)
-    for algo in ALGOS:
+    for algo, wg in METHODS:
         with tg.Tape(persistent=True) as tape:
-            y = (tg.conv2d(x, w, algorithm=algo) ** 2).sum()
+            y = (tg.conv2d(x, w, algorithm=algo, weight_grad=wg) ** 2).sum()
         first = tape.gradient(y, [x, w])
         second = tape.gradient(y, [x, w])
         for a, b in zip(first, second):
@@ -219,9 +229,9 @@ def test_persistent_tape_differentiates_twice():
 def test_only_needed_gradients_are_computed_and_no_grad_records_nothing():
     x = tg.tensor(rand(1, 2, 5, 5), dtype=np.float64)             # constant input: no dx, no saved columns' use
     w = tg.tensor(rand(3, 2, 3, 3, seed=1), requires_grad=True, dtype=np.float64)
-    for algo in ALGOS:
+    for algo, wg in METHODS:
         with tg.Tape() as tape:
-            y = tg.conv2d(x, w, algorithm=algo)
+            y = tg.conv2d(x, w, algorithm=algo, weight_grad=wg)
         assert tape[0].needs_input_grad == (False, True)
         dw = tape.gradient(y, w, output_gradients=np.ones(y.shape))
         np.testing.assert_allclose(dw, naive_conv(x.data, w.data, None, (1, 1), ((0, 0), (0, 0)), (1, 1))[1](
@@ -248,6 +258,7 @@ W = np.zeros((4, 3, 3, 3), np.float32)
     ((X, W), {"padding": "full"}, ["unknown padding 'full'", "[2, 3, 5, 5]"]),
     ((X, W), {"padding": -1}, ["padding must be >= 0"]),
     ((X, W), {"algorithm": "winograd"}, ["unknown algorithm 'winograd'"]),
+    ((X, W), {"weight_grad": "direct"}, ["unknown weight_grad 'direct'"]),
     ((X, W, np.zeros(3, np.float32)), {}, ["bias must have shape (4,)", "[3]"]),
 ])
 def test_bad_input_raises_value_error_naming_op_and_shapes(args, kwargs, words):
