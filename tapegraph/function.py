@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from time import perf_counter
 
+import numpy as np
+
 from .tape import Node, _active, _grad_enabled, _scope
 from .tensor import Tensor, as_tensor
 
@@ -31,6 +33,9 @@ class Function:
     name: str = ""
     # Input positions that are never differentiable (labels, masks): excluded from needs_input_grad.
     nondiff_inputs: tuple = ()
+    # Math ops compute in floating point: integer inputs (outside nondiff_inputs) are promoted to the float dtype of
+    # the other inputs (float32 if none), bool inputs are refused. Ops that only move data set this to False.
+    float_only: bool = True
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -58,10 +63,21 @@ class Function:
                 break
         ins = tuple(t if isinstance(t, Tensor) else as_tensor(t, ref_dtype, cls.name) for t in inputs)
         arrays = [t.data for t in ins]
-        for a in arrays:
-            if a.dtype.kind in _REFUSED_KINDS:
-                raise TypeError(f"{cls.name}: got a {_REFUSED_KINDS[a.dtype.kind]} array ({a.dtype}, shape "
-                                f"{a.shape}); expected numeric data")
+        promote = False
+        for i, a in enumerate(arrays):
+            kind = a.dtype.kind
+            if kind == "f":
+                continue
+            if kind in _REFUSED_KINDS:
+                raise TypeError(f"{cls.name}: got a {_REFUSED_KINDS[kind]} array ({a.dtype}, shape {a.shape}); "
+                                f"expected numeric data")
+            if cls.float_only and i not in cls.nondiff_inputs:
+                if kind == "b":
+                    raise TypeError(f"{cls.name}: got a bool array (shape {a.shape}) where a number is expected; "
+                                    f"cast it first, e.g. x.astype(np.float32)")
+                promote = True
+        if promote:
+            ins, arrays = _promote(cls, ins, arrays)
         tapes = _active.get()
         record = False
         if tapes and _grad_enabled.get():
@@ -99,6 +115,18 @@ class Function:
                 from .anomaly import check_forward
                 check_forward(ctx, out)
         return result
+
+
+def _promote(cls, ins, arrays):
+    """Integer inputs of a math op become the float dtype of its other inputs (float32 when there is none)."""
+    floats = [a.dtype for a in arrays if a.dtype.kind == "f"]
+    target = np.result_type(*floats) if floats else np.dtype(np.float32)
+    ins, arrays = list(ins), list(arrays)
+    for i, a in enumerate(arrays):
+        if a.dtype.kind in "iu" and i not in cls.nondiff_inputs:
+            arrays[i] = a.astype(target)
+            ins[i] = Tensor._wrap(arrays[i], False)
+    return tuple(ins), arrays
 
 
 def op_error(op: str, message: str, *arrays) -> ValueError:

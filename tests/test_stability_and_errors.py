@@ -87,3 +87,13 @@ def test_loss_label_errors():
         tg.categorical_crossentropy(z, np.full((2, 3), np.nan))
     with pytest.raises(ValueError, match="mean_squared_error: pred and target must have the same shape"):
         tg.mean_squared_error(z, np.zeros((3, 2)))
+
+
+def test_integer_inputs_to_math_ops_are_promoted_and_bools_refused():
+    i = tg.tensor(np.array([1, 2, 3]))
+    assert (i + 0.5).dtype == np.float32 and (i * tg.tensor([1.0, 1.0, 1.0], dtype=np.float64)).dtype == np.float64
+    assert tg.exp(i).dtype == np.float32
+    assert i.reshape(3, 1).dtype == i.dtype                    # ops that only move data keep integers
+    with pytest.raises(TypeError, match=r"^mul: got a bool array .* cast it first"):
+        tg.tensor(np.array([True, False])) * 2.0
+    assert tg.where(np.array([True, False]), i, 0.0).dtype == np.float32   # a boolean condition is fine

@@ -8,6 +8,7 @@ from ..function import Function, op_error
 
 class Reshape(Function):
     name = "reshape"
+    float_only = False
 
     @staticmethod
     def forward(ctx, a, *, shape):
@@ -24,6 +25,7 @@ class Reshape(Function):
 
 class Transpose(Function):
     name = "transpose"
+    float_only = False
 
     @staticmethod
     def forward(ctx, a, *, axes):
@@ -40,6 +42,7 @@ class Transpose(Function):
 class BroadcastTo(Function):
     """Expand to ``shape`` by numpy broadcasting (a read-only view); the walk sums the gradient back."""
     name = "broadcast_to"
+    float_only = False
 
     @staticmethod
     def forward(ctx, a, *, shape):
@@ -55,6 +58,7 @@ class BroadcastTo(Function):
 
 class Squeeze(Function):
     name = "squeeze"
+    float_only = False
 
     @staticmethod
     def forward(ctx, a, *, axis):
@@ -71,6 +75,7 @@ class Squeeze(Function):
 
 class Unsqueeze(Function):
     name = "unsqueeze"
+    float_only = False
 
     @staticmethod
     def forward(ctx, a, *, axis):
@@ -91,6 +96,7 @@ def _is_basic(index) -> bool:
 class GetItem(Function):
     """a[index] for ints, slices, integer arrays and boolean masks; repeated indices accumulate in backward."""
     name = "getitem"
+    float_only = False
 
     @staticmethod
     def forward(ctx, a, *, index):
@@ -110,6 +116,7 @@ class GetItem(Function):
 
 class Concatenate(Function):
     name = "concatenate"
+    float_only = False
 
     @staticmethod
     def forward(ctx, *arrays, axis):
@@ -127,6 +134,7 @@ class Concatenate(Function):
 
 class Stack(Function):
     name = "stack"
+    float_only = False
 
     @staticmethod
     def forward(ctx, *arrays, axis):
@@ -143,6 +151,7 @@ class Stack(Function):
 class Pad(Function):
     """Constant padding; ``pad_width`` is numpy's ((before, after), ...) per axis."""
     name = "pad"
+    float_only = False
 
     @staticmethod
     def forward(ctx, a, *, pad_width, value):

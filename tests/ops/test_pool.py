@@ -209,6 +209,8 @@ def test_bad_input_raises_value_error_naming_op_and_shapes(fn, x, args, kwargs, 
         assert word in msg
 
 
-def test_avg_pool_of_integers_is_a_type_error():
-    with pytest.raises(TypeError, match=r"^avg_pool2d: .*int64"):
-        tg.avg_pool2d(np.zeros((1, 1, 4, 4), np.int64), 2)
+def test_integer_input_is_promoted_and_bool_refused():
+    out = tg.avg_pool2d(np.arange(16, dtype=np.int64).reshape(1, 1, 4, 4), 2)
+    assert out.dtype == np.float32 and out.data[0, 0, 0, 0] == 2.5
+    with pytest.raises(TypeError, match=r"^max_pool2d: got a bool array"):
+        tg.max_pool2d(np.zeros((1, 1, 4, 4), bool), 2)
