@@ -96,4 +96,4 @@ def test_integer_inputs_to_math_ops_are_promoted_and_bools_refused():
     assert i.reshape(3, 1).dtype == i.dtype                    # ops that only move data keep integers
     with pytest.raises(TypeError, match=r"^mul: got a bool array .* cast it first"):
         tg.tensor(np.array([True, False])) * 2.0
-    assert tg.where(np.array([True, False]), i, 0.0).dtype == np.float32   # a boolean condition is fine
+    assert tg.where(np.array([True, False, True]), i, 0.0).dtype == np.float32   # a boolean condition is fine
