@@ -1,5 +1,6 @@
 """conv2d per shape, per pass (forward, input gradient, weight gradient, forward + both gradients) and per method
-(tapegraph's "sliding", "im2col", "fft" weight gradient and "auto"; PyTorch's autograd conv2d where installed).
+(tapegraph's "sliding", "sliding" with the FFT weight gradient, "im2col", full "fft" and "auto"; PyTorch's autograd
+conv2d where installed).
 
     python -m pytest benchmarks/bench_conv.py --benchmark-only --benchmark-group-by=param
 
@@ -33,11 +34,11 @@ def _data(shape_id):
     return x, wt, g, pad
 
 
-def _tapegraph_fn(shape_id, pass_, algorithm):
+def _tapegraph_fn(shape_id, pass_, algorithm, weight_grad=None):
     x, w, g, pad = _data(shape_id)
     tx = tg.tensor(x, requires_grad=pass_ != "weight_grad")
     tw = tg.tensor(w, requires_grad=pass_ != "input_grad")
-    conv = lambda: tg.conv2d(tx, tw, padding=pad, algorithm=algorithm)       # noqa: E731
+    conv = lambda: tg.conv2d(tx, tw, padding=pad, algorithm=algorithm, weight_grad=weight_grad)  # noqa: E731
     if pass_ == "forward":
         def run():
             with tg.Tape():
@@ -63,18 +64,24 @@ def _bench(benchmark, shape_id, pass_, fn, label, impl="tapegraph"):
     benchmark(fn)
 
 
-def _make(algorithm):
+def _make(algorithm, weight_grad=None):
+    label = algorithm + (f"+{weight_grad}-dW" if weight_grad else "")
+
     @pytest.mark.parametrize("shape_id,pass_", CASES)
     def bench(benchmark, shape_id, pass_):
-        _bench(benchmark, shape_id, pass_, _tapegraph_fn(shape_id, pass_, algorithm), algorithm)
+        fn = _tapegraph_fn(shape_id, pass_, algorithm, weight_grad)
+        _bench(benchmark, shape_id, pass_, fn, label)
         if algorithm == "auto":
-            from tapegraph.ops.conv import AUTO_CHOICES
-            benchmark.extra_info["chosen"] = sorted(set(AUTO_CHOICES.values()))
-    bench.__name__ = f"test_conv_{algorithm}"
+            with tg.Tape() as tape:
+                fn_x, fn_w, _, pad = _data(shape_id)
+                tg.conv2d(tg.tensor(fn_x, requires_grad=True), fn_w, padding=pad)
+            benchmark.extra_info["chosen"] = f"{tape[0].attrs['algorithm']}/{tape[0].attrs['weight_grad']}"
+    bench.__name__ = f"test_conv_{label.replace('+', '_').replace('-', '_')}"
     return bench
 
 
 test_conv_sliding = _make("sliding")
+test_conv_sliding_fft_dW = _make("sliding", "fft")
 test_conv_im2col = _make("im2col")
 test_conv_fft = _make("fft")
 test_conv_auto = _make("auto")
