@@ -103,8 +103,8 @@ def _pad(x: np.ndarray, pads: tuple, value=0) -> np.ndarray:
     if t == b == l == r == 0:
         return x
     n, c, h, w = x.shape
-    out = np.full((n, c, h + t + b, w + l + r), value, dtype=x.dtype) if value else \
-        np.zeros((n, c, h + t + b, w + l + r), dtype=x.dtype)
+    shape = (n, c, h + t + b, w + l + r)
+    out = np.full(shape, value, dtype=x.dtype) if value else np.zeros(shape, dtype=x.dtype)
     out[:, :, t:t + h, l:l + w] = x
     return out
 
@@ -129,7 +129,7 @@ def _crop(xp: np.ndarray, pads: tuple) -> np.ndarray:
     return xp[:, :, t:xp.shape[2] - b, l:xp.shape[3] - r]
 
 
-# -- FFT weight gradient ---------------------------------------------------------------------------------------------
+# -- FFT ------------------------------------------------------------------------------------------------------------
 def _fast_len(n: int) -> int:
     """Smallest 2^a 3^b 5^c >= n (a cheap FFT length)."""
     m = max(n, 1)
@@ -272,6 +272,8 @@ class Conv2d(Function):
         f, cw, kh, kw = w.shape
         if cw != c:
             raise op_error("conv2d", f"x has {c} channels but weight expects {cw} (weight is (F, C, KH, KW))", x, w)
+        if min(f, kh, kw) < 1:
+            raise op_error("conv2d", "weight needs at least one filter and a non-empty kernel", x, w)
         if b is not None and b.shape != (f,):
             raise op_error("conv2d", f"bias must have shape ({f},), one per filter", x, w, b)
         if algorithm not in ALGORITHMS:
@@ -286,7 +288,7 @@ class Conv2d(Function):
         except (TypeError, ValueError) as e:
             raise _with_shapes(e, x, w) from None
         hp, wp = h + sum(pads[0]), wd + sum(pads[1])
-        if hp < k_eff[0] or wp < k_eff[1] or min(kh, kw, f) < 1:
+        if hp < k_eff[0] or wp < k_eff[1]:
             raise op_error("conv2d", f"kernel {kh}x{kw} (dilated extent {k_eff[0]}x{k_eff[1]}) is larger than the "
                                      f"padded input {hp}x{wp}", x, w)
         ho, wo = (hp - k_eff[0]) // st[0] + 1, (wp - k_eff[1]) // st[1] + 1

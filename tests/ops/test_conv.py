@@ -260,6 +260,7 @@ W = np.zeros((4, 3, 3, 3), np.float32)
     ((X, W), {"algorithm": "winograd"}, ["unknown algorithm 'winograd'"]),
     ((X, W), {"weight_grad": "direct"}, ["unknown weight_grad 'direct'"]),
     ((X, W, np.zeros(3, np.float32)), {}, ["bias must have shape (4,)", "[3]"]),
+    ((X, np.zeros((0, 3, 3, 3), np.float32)), {}, ["at least one filter", "[0, 3, 3, 3]"]),
 ])
 def test_bad_input_raises_value_error_naming_op_and_shapes(args, kwargs, words):
     with pytest.raises(ValueError) as info:
