@@ -31,10 +31,10 @@ from numpy.lib.stride_tricks import as_strided
 
 from ..function import Function, op_error
 
-try:  # optional: scipy.fft runs on several threads; numpy.fft is the fallback (and is tested)
-    import scipy.fft as _scipy_fft
-except ImportError:  # pragma: no cover - depends on the environment
-    _scipy_fft = None
+# Optional: scipy.fft runs on several threads; numpy.fft is the fallback (and is tested). Imported on first use
+# (``_fft_module``), so ``import tapegraph`` never loads scipy; None means numpy.
+_UNSET = object()
+_scipy_fft = _UNSET
 
 ALGORITHMS = ("auto", "sliding", "im2col", "fft")
 WEIGHT_GRADS = (None, "gemm", "fft")
@@ -143,16 +143,30 @@ def _fast_len(n: int) -> int:
         m += 1
 
 
+def _fft_module():
+    """scipy.fft when importable, else None (numpy.fft)."""
+    global _scipy_fft
+    if _scipy_fft is _UNSET:
+        try:
+            import scipy.fft as sfft
+        except ImportError:  # pragma: no cover - depends on the environment
+            sfft = None
+        _scipy_fft = sfft
+    return _scipy_fft
+
+
 def _rfft2(a, s):
     """rfft2 over the last two axes, zero-padded to ``s``; scipy.fft on several threads when importable."""
-    if _scipy_fft is not None:
-        return _scipy_fft.rfft2(a, s=s, axes=(2, 3), workers=FFT_WORKERS)
+    sfft = _fft_module()
+    if sfft is not None:
+        return sfft.rfft2(a, s=s, axes=(2, 3), workers=FFT_WORKERS)
     return np.fft.rfft2(a, s=s, axes=(2, 3))
 
 
 def _irfft2(a, s):
-    if _scipy_fft is not None:
-        return _scipy_fft.irfft2(a, s=s, axes=(2, 3), workers=FFT_WORKERS)
+    sfft = _fft_module()
+    if sfft is not None:
+        return sfft.irfft2(a, s=s, axes=(2, 3), workers=FFT_WORKERS)
     return np.fft.irfft2(a, s=s, axes=(2, 3))
 
 
@@ -232,7 +246,7 @@ def _costs(x_shape, w_shape, out_hw, pads):
     gemm = 2.0 * f * c * kh * kw * n * out_hw[0] * out_hw[1] / (100e9 * min(max(f / 64, 1.0), 2.0))
     l1, l2 = _fast_len(h + sum(pads[0])), _fast_len(w + sum(pads[1]))
     size, spectrum = l1 * l2, l1 * (l2 // 2 + 1)
-    per_transform = 2.5 * size * math.log2(max(size, 2)) / (10e9 if _scipy_fft is not None else 4e9)
+    per_transform = 2.5 * size * math.log2(max(size, 2)) / (10e9 if _fft_module() is not None else 4e9)
     product = 8.0 * f * c * n * spectrum / 60e9
     full = (2 * n * (c + f) + f * c) * (per_transform + 1.5e-9 * spectrum) + 3 * product
     weight_only = n * (c + f) * (per_transform + 1.5e-9 * spectrum) + product

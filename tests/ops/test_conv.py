@@ -1,5 +1,7 @@
 """conv2d: float64 gradient checks for every algorithm over strides, paddings, kernels, dilations; the algorithms
 against each other and a naive loop reference; recorded attributes, the "auto" chooser, and bad input."""
+import importlib.util
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -181,12 +183,12 @@ def test_auto_chooser_cost_model_and_cache(monkeypatch):
                   ((0, 0), (0, 0)), (1, 1), (1, 1)) == ("sliding", "fft")
 
 
-@pytest.mark.parametrize("backend", ["numpy", "scipy"])
-def test_fft_weight_gradient_numpy_fallback_and_scipy(monkeypatch, backend):
+@pytest.mark.parametrize("backend", ["numpy", "default"])
+def test_fft_paths_numpy_fallback_and_default_backend(monkeypatch, backend):
+    """"numpy" forces numpy.fft; "default" is scipy.fft where installed (numpy.fft again where not)."""
     if backend == "numpy":
         monkeypatch.setattr(conv_mod, "_scipy_fft", None)
-    elif conv_mod._scipy_fft is None:
-        pytest.skip("scipy is not installed; the numpy path is the one in use")
+    assert (conv_mod._fft_module() is None) == (backend == "numpy" or importlib.util.find_spec("scipy") is None)
     for dtype, tol in ((np.float64, 1e-10), (np.float32, 1e-4)):
         rng = np.random.default_rng(5)
         x, w, b = rng.standard_normal((2, 3, 11, 9)), rng.standard_normal((4, 3, 5, 3)), rng.standard_normal(4)
