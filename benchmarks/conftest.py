@@ -41,3 +41,9 @@ def torch():
     from _bench_env import blas_threads
     torch.set_num_threads(blas_threads())
     return torch
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    """Cores, BLAS (and its forced core type, if any), numpy and torch versions, for benchmarks/report.py."""
+    from _bench_env import machine_info as facts
+    machine_info.update(facts())

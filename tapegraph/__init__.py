@@ -1,4 +1,5 @@
 """tapegraph: a define-by-run autodiff engine on NumPy with an explicit tape you can read, render and trust."""
+from . import allocator
 from .tensor import Tensor, tensor
 from .tape import Node, Tape, is_grad_enabled, no_grad, unbroadcast
 from .function import REGISTRY, Function
@@ -16,6 +17,8 @@ from .viz import GraphvizNotFound, render  # noqa: F401
 from . import data
 
 __version__ = "0.1.0"
+
+allocator._tune_on_import()
 
 
 def zeros(shape, dtype=None, requires_grad=False) -> Tensor:
