@@ -24,6 +24,14 @@ def _geometry(op, x, pool_size, strides, padding):
     return k, st, pads, ((hp - k[0]) // st[0] + 1, (wp - k[1]) // st[1] + 1)
 
 
+def _alloc_like(like, shape, dtype, zero):
+    """An array of ``shape`` whose axes lie in memory in the order of ``like``'s (a conv output is (N, C, H, W) over
+    (C, N, H, W) memory): gradients keep the layout of the activations, so the ops before need no copies."""
+    order = sorted(range(like.ndim), key=lambda a: -like.strides[a])          # outermost axis first
+    buf = (np.zeros if zero else np.empty)([shape[a] for a in order], dtype=dtype)
+    return buf.transpose(np.argsort(order))
+
+
 def _offsets(k):
     return [(i, j) for i in range(k[0]) for j in range(k[1])]
 
@@ -53,13 +61,16 @@ class MaxPool2d(Function):
                 np.maximum(out, xp[_window(i, j, out_hw, st, (1, 1))], out=out)
             return out
         # Offset of each window's max. Branch-free (masked copies are slow on random masks): offsets grow, so
-        # arg = max(arg, o * (cand > running max)); strict > keeps the earlier offset on ties.
+        # arg = max(arg, o * (cand > running max)); strict > keeps the earlier offset on ties. Each candidate view
+        # (strided: no SIMD) is copied once into a dense buffer in out's memory order; the four ufuncs then run
+        # on dense arrays (~10x faster per element than on the strided view).
         itype = np.uint8 if len(offs) <= 256 else np.int32
         arg = np.zeros(out.shape, dtype=itype)
         upd = np.empty(out.shape, dtype=bool)
         step = np.empty(out.shape, dtype=itype)
+        cand = np.empty_like(out)
         for o, (i, j) in enumerate(offs[1:], 1):
-            cand = xp[_window(i, j, out_hw, st, (1, 1))]
+            np.copyto(cand, xp[_window(i, j, out_hw, st, (1, 1))])
             np.greater(cand, out, out=upd)
             np.multiply(upd, itype(o), out=step)
             np.maximum(arg, step, out=arg)
@@ -73,8 +84,9 @@ class MaxPool2d(Function):
         k, st, pads, out_hw, padded = ctx.geom
         arg = ctx.arg
         x = ctx.inputs[0]
-        dxp = np.zeros(padded, dtype=x.dtype)
         overlap = st[0] < k[0] or st[1] < k[1]
+        tiled = st == k and all(o * kk == p for o, kk, p in zip(out_hw, k, padded[2:]))   # every cell written once
+        dxp = _alloc_like(arg, padded, x.dtype, zero=not tiled)
         hit = np.empty(arg.shape, dtype=bool)
         tmp = np.empty(arg.shape, dtype=x.dtype) if overlap else None
         for o, (i, j) in enumerate(_offsets(k)):
