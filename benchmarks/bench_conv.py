@@ -106,3 +106,29 @@ def test_conv_torch(benchmark, torch, shape_id, pass_):
         def run():
             torch.autograd.grad(y, src, tgrad, retain_graph=True)
     _bench(benchmark, shape_id, pass_, run, "torch", impl="torch")
+
+
+SCIPY_SHAPES = ["b64-1x28x28-32-k3", "b64-32x13x13-64-k3"]
+
+
+@pytest.mark.parametrize("shape_id", SCIPY_SHAPES)
+@pytest.mark.parametrize("method", ["correlate", "fftconvolve"])
+def test_conv_scipy_signal(benchmark, shape_id, method):
+    """The textbook reference: scipy.signal per (image, filter, channel), summed. Forward only; it is 100-1000x
+    slower than a layer can afford, which is the point of measuring it."""
+    signal = pytest.importorskip("scipy.signal")
+    x, w, _, pad = _data(shape_id)
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    if method == "correlate":
+        one = lambda a, k: signal.correlate(a, k, mode="valid")                     # noqa: E731
+    else:
+        one = lambda a, k: signal.fftconvolve(a, k[::-1, ::-1], mode="valid")       # noqa: E731
+
+    def run():
+        return np.stack([np.stack([sum(one(xp[n, c], w[f, c]) for c in range(x.shape[1]))
+                                   for f in range(w.shape[0])]) for n in range(x.shape[0])])
+
+    benchmark.group = f"conv2d {shape_id} forward"
+    benchmark.extra_info.update(impl="scipy", label=f"scipy.signal.{method}", shape=shape_id, pass_="forward",
+                                batch=SHAPES[shape_id][0])
+    benchmark.pedantic(run, rounds=1, iterations=1)
