@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..tensor import Tensor
 from ..function import Function, op_error
 from ..random import get_rng
 
@@ -52,4 +53,6 @@ def dropout(x, rate, training=True, rng=None, mask=None):
     if mask is None:
         shape = np.shape(x.data if hasattr(x, "data") else x)
         mask = get_rng(rng).random(shape, dtype=np.float32) >= rate
+    if not isinstance(mask, Tensor):
+        mask = Tensor(mask, name="keep mask")                  # labelled in graphs and JSON
     return Dropout.apply(x, mask, rate=rate)
