@@ -34,7 +34,7 @@ def anomaly_enabled() -> bool:
 def _user_frame() -> str:
     """file:line of the innermost caller outside the tapegraph package."""
     f = sys._getframe(1)
-    while f is not None and os.path.abspath(f.f_code.co_filename).startswith(_PACKAGE_DIR):
+    while f is not None and os.path.abspath(f.f_code.co_filename).startswith(_PACKAGE_DIR + os.sep):
         f = f.f_back
     return "<unknown>" if f is None else f"{f.f_code.co_filename}:{f.f_lineno}"
 

@@ -55,6 +55,7 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
             flat[j] = orig
             nflat[j] = (f_plus - f_minus) / (2 * eps)
         err = np.abs(a_grad - numeric) - (atol + rtol * np.abs(numeric))
+        err = np.where(np.isfinite(err), err, np.inf)      # a NaN/Inf gradient is a failure, not a pass
         if err.size and err.max() > 0:
             k = np.unravel_index(int(np.argmax(err)), err.shape)
             raise GradcheckError(

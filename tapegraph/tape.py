@@ -156,11 +156,20 @@ class Tape:
     # -- differentiation ---------------------------------------------------------------------------------------
     def backward(self, target, grad=None):
         """Accumulate d(target)/d(leaf) into ``.grad`` of every leaf tensor that requires a gradient."""
+        from .tensor import Tensor
         grads, tensors = self._walk(target, grad, keep=None)
+        # .grad must be a writable array of its own: rules may return views, aliases, or the caller's `grad`.
+        owned = {id(grad.data if isinstance(grad, Tensor) else grad)} if grad is not None else set()
         for k, g in grads.items():
             t = tensors[k]
             if t.is_leaf:
-                t.grad = g if t.grad is None else t.grad + g
+                if t.grad is None:
+                    if g.base is not None or not g.flags.writeable or id(g) in owned or k == id(target):
+                        g = g.copy()
+                    owned.add(id(g))
+                    t.grad = g
+                else:
+                    t.grad = t.grad + g
         self._finish()
 
     def gradient(self, target, sources, output_gradients=None, unconnected: str = "none"):
@@ -216,7 +225,7 @@ class Tape:
             if not isinstance(out, TensorMeta):
                 keep.append(out)
                 n.output = metas[id(out)] = TensorMeta(out)
-            n.inputs = tuple([metas.get(id(t), t) for t in n.inputs])
+            n.inputs = tuple([metas.get(id(t)) or _released_leaf(t, metas, keep) for t in n.inputs])
 
     def _walk(self, target, grad, keep):
         from .tensor import Tensor
@@ -228,6 +237,9 @@ class Tape:
                                "are released; record with Tape(persistent=True) to differentiate more than once")
         if self._token is not None:
             raise RuntimeError("backward: call it after the `with Tape()` block has closed")
+        if self._released:
+            raise RuntimeError("backward: this tape's saved arrays were released (Tape.release()); record the "
+                               "step again to differentiate it")
         if grad is None:
             if target.data.size != 1:
                 raise RuntimeError(f"backward: target has shape {target.shape}; only a single-element target gets "
@@ -272,6 +284,8 @@ class Tape:
             for inp, ig, need in zip(node.inputs, in_grads, node.needs_input_grad):
                 if ig is None or not need:
                     continue
+                if type(ig) is not np.ndarray:
+                    ig = np.asarray(ig)                # numpy returns scalars for 0-d results
                 if ig.shape != inp.data.shape:
                     ig = unbroadcast(ig, inp.data.shape, node.op.name)
                 if ig.dtype != inp.data.dtype:
@@ -282,7 +296,8 @@ class Tape:
                     grads[k] = ig
                     tensors[k] = inp
                 else:
-                    grads[k] = prev + ig
+                    total = prev + ig
+                    grads[k] = total if type(total) is np.ndarray else np.asarray(total)   # 0-d sums are scalars
         if keep is not None:
             for k in keep:
                 if k in grads:
@@ -307,6 +322,16 @@ class TensorMeta:
     @property
     def ndim(self):
         return len(self.shape)
+
+
+def _released_leaf(t, metas, keep):
+    """Parameters and scalar constants stay; data leaves (an input batch, labels, masks) become TensorMeta, so a
+    released tape holds no arrays the model does not own."""
+    if isinstance(t, TensorMeta) or t.requires_grad or t.data.ndim == 0:
+        return t
+    keep.append(t)
+    m = metas[id(t)] = TensorMeta(t)
+    return m
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple, op_name: str = "?") -> np.ndarray:

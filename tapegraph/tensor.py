@@ -74,7 +74,9 @@ class Tensor:
         return float(self.data)
 
     def __array__(self, dtype=None, copy=None):
-        return self.data if dtype is None else self.data.astype(dtype)
+        if copy:
+            return np.array(self.data, dtype=dtype, copy=True)
+        return self.data if dtype is None else self.data.astype(dtype, copy=copy is not False)
 
     # -- arithmetic (ops are imported lazily to avoid an import cycle) --------------------------------------------
     def __add__(self, o): return _ops().add(self, o)

@@ -212,11 +212,14 @@ class Module:
 
     def _name_tree(self):
         """Give every descendant its path and every Parameter its dotted name (this module is the root)."""
+        named = set()
         for mname, m in self.named_modules():
             path = tuple(mname.split(".")) if mname else ()
             m.__dict__["_path"] = path
             for k, p in m._parameters.items():
-                p.name = f"{mname}.{k}" if mname else k
+                if id(p) not in named:                 # a shared Parameter keeps its first name
+                    named.add(id(p))
+                    p.name = f"{mname}.{k}" if mname else k
         self.__dict__["_input_dtype"] = self.dtype
         self.__dict__["_names_version"] = _current[0]
 
@@ -249,7 +252,7 @@ class Module:
                 args = (self._as_input(args[0]),) + args[1:]
             part = None
         else:
-            cur = _scope.get()
+            cur = tuple(".".join(_scope.get()).split(".")) if _scope.get() else ()   # the caller's path, by part
             n = len(cur)
             part = ".".join(path[n:] if path[:n] == cur else path)
         if part is None:
@@ -278,9 +281,12 @@ class Module:
 
     def _state_slots(self):
         """name -> (module, attribute, array) for every parameter and buffer."""
-        slots = {}
+        slots, shared = {}, set()
         for mname, m in self.named_modules():
             for k, p in m._parameters.items():
+                if id(p) in shared:                    # a shared Parameter is stored once, under its first name
+                    continue
+                shared.add(id(p))
                 slots.setdefault(f"{mname}.{k}" if mname else k, (m, k, p.data))
             for k, b in m._buffers.items():
                 slots.setdefault(f"{mname}.{k}" if mname else k, (m, k, b))

@@ -87,7 +87,11 @@ class Pow(Function):
     def backward(ctx, grad):
         a, b, out = ctx.saved
         na, nb = ctx.needs_input_grad
-        ga = grad * b * np.power(a, b - 1) if na else None
+        if na:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ga = np.where(b == 0, 0, grad * b * np.power(a, b - 1))   # d(a**0)/da = 0, also at a = 0
+        else:
+            ga = None
         if nb:
             with np.errstate(divide="ignore", invalid="ignore"):
                 gb = grad * out * np.where(a > 0, np.log(np.where(a > 0, a, 1)), 0)
@@ -115,6 +119,8 @@ class PowScalar(Function):
             return (grad * (a + a),)
         if p == 1:
             return (grad,)
+        if p == 0:
+            return (np.zeros_like(grad),)
         return (grad * (p * np.power(a, p - 1)),)
 
 

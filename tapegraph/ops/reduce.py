@@ -1,8 +1,6 @@
 """Reductions over an axis (int, tuple or None) with keepdims."""
 from __future__ import annotations
 
-import builtins
-
 import numpy as np
 
 from ..function import Function, op_error
@@ -15,9 +13,9 @@ def _norm_axis(axis, ndim, op):
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     out = []
     for ax in axes:
-        if not -ndim <= ax < builtins.max(ndim, 1):
+        if not -ndim <= ax < ndim:
             raise ValueError(f"{op}: axis {ax} is out of range for an input of {ndim} dimensions")
-        out.append(int(ax) % builtins.max(ndim, 1))
+        out.append(int(ax) % ndim)
     if len(set(out)) != len(out):
         raise ValueError(f"{op}: repeated axis in {axis}")
     return tuple(sorted(out))

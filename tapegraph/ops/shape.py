@@ -122,6 +122,8 @@ class Concatenate(Function):
     def forward(ctx, *arrays, axis):
         if not arrays:
             raise ValueError("concatenate: needs at least one tensor")
+        if arrays[0].ndim == 0:
+            raise op_error("concatenate", "cannot join 0-d tensors (use stack)", *arrays)
         ax = axis % arrays[0].ndim
         ctx.splits = np.cumsum([a.shape[ax] for a in arrays])[:-1]
         ctx.ax = ax
@@ -178,7 +180,7 @@ def _index_arrays(index):
 
 
 def reshape(a, shape):
-    return Reshape.apply(a, shape=tuple(shape) if not isinstance(shape, int) else (shape,))
+    return Reshape.apply(a, shape=(int(shape),) if isinstance(shape, (int, np.integer)) else tuple(shape))
 
 
 def transpose(a, axes=None):
