@@ -40,8 +40,7 @@ class Sigmoid(Function):
 
     @staticmethod
     def forward(ctx, a):
-        half = a.dtype.type(0.5)
-        out = half * (np.tanh(a * half) + 1)  # stable for any |a|
+        out = _sigmoid(a)
         ctx.save_for_backward(out)
         return out
 
@@ -64,6 +63,12 @@ class Tanh(Function):
     def backward(ctx, grad):
         (t,) = ctx.saved
         return (grad * (1 - t * t),)
+
+
+def _sigmoid(a):
+    """1 / (1 + exp(-a)) as 0.5 * (tanh(a / 2) + 1): no overflow for any |a|, and a's dtype kept."""
+    half = a.dtype.type(0.5)
+    return half * (np.tanh(a * half) + 1)
 
 
 def _softmax(a, axis):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..function import Function, op_error
-from .activation import _log_softmax, _softmax
+from .activation import _log_softmax, _sigmoid
 
 EPSILON = 1e-7
 
@@ -66,8 +66,7 @@ class BinaryCrossentropy(Function):
         scale = grad / ctx.saved[0].size
         if ctx.attrs["from_logits"]:
             x, t = ctx.saved
-            half = x.dtype.type(0.5)
-            return (half * (np.tanh(x * half) + 1) - t) * scale, None
+            return (_sigmoid(x) - t) * scale, None
         p, t, inside = ctx.saved
         return ((p - t) / (p * (1 - p)) * inside) * scale, None
 
