@@ -1,20 +1,19 @@
 """The profile table of Tape(profile=True). Tests never measure real time: a fake clock drives the profiler."""
 import io
 import re
-import time
 
 import numpy as np
 import pytest
 
 import tapegraph as tg
-from tapegraph import function as _function, profile, tape as _tape
+from tapegraph import profile, tape as _tape
 from tapegraph.tape import scope
 
 from .graphs import mlp
 
 
 class FakeClock:
-    """Replaces time.perf_counter: every reading advances by ``step`` seconds."""
+    """Stands in for the profiler's clock (tapegraph.tape.profile_clock): every reading advances by ``step`` s."""
 
     def __init__(self, step=0.001):
         self.now, self.step = 0.0, step
@@ -27,10 +26,7 @@ class FakeClock:
 @pytest.fixture
 def clock(monkeypatch):
     c = FakeClock()
-    monkeypatch.setattr(time, "perf_counter", c)
-    for mod in (_function, _tape):     # modules that bound the name at import
-        if hasattr(mod, "perf_counter"):
-            monkeypatch.setattr(mod, "perf_counter", c)
+    monkeypatch.setattr(_tape, "profile_clock", c)
     return c
 
 
