@@ -356,20 +356,14 @@ class Sequential(Module):
             raise ValueError("Sequential.summary: the model is not built; pass input_shape= or call it on a batch")
         self._ensure_names()
         rows = []
-        modes = [(m, m.training) for m in self.modules()]
-        self.eval()
-        try:
-            with _tg.no_grad():
-                x = _tg.Tensor(np.zeros((1,) + tuple(self.input_shape[1:]), dtype=self.dtype))
-                for i, layer in enumerate(self.layers):
-                    x = layer(x)
-                    trainable = sum(p.data.size for p in layer.parameters())
-                    fixed = sum(b.size for b in layer.buffers())
-                    rows.append((f"layers.{i} ({type(layer).__name__})", str((None,) + tuple(x.shape[1:])),
-                                 trainable + fixed))
-        finally:
-            for m, t in modes:
-                m.__dict__["training"] = t
+        with self.inference():
+            x = _tg.Tensor(np.zeros((1,) + tuple(self.input_shape[1:]), dtype=self.dtype))
+            for i, layer in enumerate(self.layers):
+                x = layer(x)
+                trainable = sum(p.data.size for p in layer.parameters())
+                fixed = sum(b.size for b in layer.buffers())
+                rows.append((f"layers.{i} ({type(layer).__name__})", str((None,) + tuple(x.shape[1:])),
+                             trainable + fixed))
         total_t = self.count_params()
         total_f = int(sum(b.size for b in self.buffers()))
         w0 = max([len("Layer (type)")] + [len(r[0]) for r in rows]) + 2

@@ -11,6 +11,7 @@ tree has changed.
 """
 from __future__ import annotations
 
+import contextlib
 from itertools import count
 
 import numpy as np
@@ -233,15 +234,22 @@ class Module:
         shape = tuple(input_shape)
         if not shape:
             raise ValueError(f"{self._label()}.build: input_shape must include the batch axis, got {shape}")
+        with self.inference():
+            self(np.zeros((1,) + tuple(int(s) for s in shape[1:]), dtype=self.dtype))
+        return self
+
+    @contextlib.contextmanager
+    def inference(self):
+        """Eval mode and no recording inside; every module's own mode is restored after (evaluate, predict,
+        build and summary all run this way)."""
         modes = [(m, m.training) for m in self.modules()]
         self.eval()
         try:
             with no_grad():
-                self(np.zeros((1,) + tuple(int(s) for s in shape[1:]), dtype=self.dtype))
+                yield self
         finally:
             for m, t in modes:
                 m.__dict__["training"] = t
-        return self
 
     def __call__(self, *args, **kwargs):
         path = self._path

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..ops import loss as _loss
 from ..random import get_rng
-from ..tape import Tape, no_grad
+from ..tape import Tape
 from ..tensor import Tensor
 from .checkpoint import load_checkpoint, save_checkpoint
 
@@ -203,7 +203,7 @@ def fit(model, x, y, *, loss, optimizer, epochs=1, batch_size=32, validation_dat
     model._fit_loss = loss
     start = 0
     if resume and checkpoint is not None and os.path.exists(checkpoint):
-        with _EvalMode(model):
+        with model.inference():
             model(x[:1])                     # build lazy layers so the checkpoint's shapes can be checked
         start = load_checkpoint(checkpoint, model, optimizer, history, callbacks) + 1
         if verbose:
@@ -251,25 +251,6 @@ def fit(model, x, y, *, loss, optimizer, epochs=1, batch_size=32, validation_dat
     return history
 
 
-class _EvalMode:
-    """Eval mode and no recording inside; each module's previous mode restored after."""
-
-    def __init__(self, model):
-        self.model = model
-
-    def __enter__(self):
-        self.modes = [(m, m.training) for m in self.model.modules()]
-        self.model.eval()
-        self.ng = no_grad()
-        self.ng.__enter__()
-
-    def __exit__(self, *exc):
-        self.ng.__exit__(*exc)
-        for m, t in self.modes:
-            m.__dict__["training"] = t
-        return False
-
-
 def evaluate(model, x, y, *, batch_size=32, loss=None) -> dict[str, float]:
     """{"loss": mean loss over the samples, "accuracy": ... (cross-entropy losses)} in eval mode without recording.
     ``loss`` defaults to the one of the last ``fit``."""
@@ -281,7 +262,7 @@ def evaluate(model, x, y, *, batch_size=32, loss=None) -> dict[str, float]:
     x, y = _arrays(model, x, y, "evaluate")
     batch_size = _check_batch_size(batch_size, "evaluate")
     total, right, counted = 0.0, 0, 0
-    with _EvalMode(model):
+    with model.inference():
         for s in range(0, len(x), batch_size):
             xb, yb = x[s:s + batch_size], y[s:s + batch_size]
             pred = model(xb)
@@ -300,7 +281,7 @@ def predict(model, x, *, batch_size=32) -> np.ndarray:
     x, _ = _arrays(model, x, None, "predict")
     batch_size = _check_batch_size(batch_size, "predict")
     result = None
-    with _EvalMode(model):
+    with model.inference():
         for s in range(0, len(x), batch_size):
             p = model(x[s:s + batch_size])
             p = p.data if isinstance(p, Tensor) else np.asarray(p)
