@@ -32,6 +32,18 @@ def _alloc_like(like, shape, dtype, zero):
     return buf.transpose(np.argsort(order))
 
 
+def _window_views(xp, k, out_hw, st):
+    """The strided view (N, C, Ho, Wo) of every window offset of the padded input, row-major in the window."""
+    return [xp[_window(i, j, out_hw, st, (1, 1))] for i, j in _offsets(k)]
+
+
+def _first_copy(views):
+    """A dense copy of the first offset's view, in the input's memory order: the running result of a pool."""
+    out = np.empty_like(views[0])
+    np.copyto(out, views[0])
+    return out
+
+
 def _offsets(k):
     return [(i, j) for i in range(k[0]) for j in range(k[1])]
 
@@ -45,32 +57,24 @@ class MaxPool2d(Function):
     def forward(ctx, x, *, pool_size, strides, padding):
         k, st, pads, out_hw = _geometry("max_pool2d", x, pool_size, strides, padding)
         ctx.attrs.update(pool_size=k, strides=st, padding=pads)
-        if x.dtype.kind == "f":
-            low = -np.inf
-        elif x.dtype.kind in "iu":
-            low = np.iinfo(x.dtype).min
-        else:
-            raise TypeError(f"max_pool2d: expected a real-valued array, got {x.dtype} of shape {x.shape}")
-        xp = _pad(x, pads, low)
-        offs = _offsets(k)
-        first = xp[_window(0, 0, out_hw, st, (1, 1))]
-        out = np.empty_like(first)                                     # (N, C, Ho, Wo), x's memory order
-        np.copyto(out, first)
+        xp = _pad(x, pads, -np.inf)                                   # Function.apply guarantees a float x
+        views = _window_views(xp, k, out_hw, st)
+        out = _first_copy(views)                                       # (N, C, Ho, Wo), x's memory order
         if not any(ctx.needs_input_grad):
-            for i, j in offs[1:]:
-                np.maximum(out, xp[_window(i, j, out_hw, st, (1, 1))], out=out)
+            for v in views[1:]:
+                np.maximum(out, v, out=out)
             return out
         # Offset of each window's max. Branch-free (masked copies are slow on random masks): offsets grow, so
         # arg = max(arg, o * (cand > running max)); strict > keeps the earlier offset on ties. Each candidate view
         # (strided: no SIMD) is copied once into a dense buffer in out's memory order; the four ufuncs then run
         # on dense arrays (~10x faster per element than on the strided view).
-        itype = np.uint8 if len(offs) <= 256 else np.int32
+        itype = np.uint8 if len(views) <= 256 else np.int32
         arg = np.zeros(out.shape, dtype=itype)
         upd = np.empty(out.shape, dtype=bool)
         step = np.empty(out.shape, dtype=itype)
         cand = np.empty_like(out)
-        for o, (i, j) in enumerate(offs[1:], 1):
-            np.copyto(cand, xp[_window(i, j, out_hw, st, (1, 1))])
+        for o, v in enumerate(views[1:], 1):
+            np.copyto(cand, v)
             np.greater(cand, out, out=upd)
             np.multiply(upd, itype(o), out=step)
             np.maximum(arg, step, out=arg)
@@ -107,16 +111,13 @@ class AvgPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, *, pool_size, strides, padding):
-        if x.dtype.kind != "f":
-            raise TypeError(f"avg_pool2d: expected a floating-point array, got {x.dtype} of shape {x.shape}")
         k, st, pads, out_hw = _geometry("avg_pool2d", x, pool_size, strides, padding)
         ctx.attrs.update(pool_size=k, strides=st, padding=pads)
         xp = _pad(x, pads)
-        first = xp[_window(0, 0, out_hw, st, (1, 1))]
-        out = np.empty_like(first)
-        np.copyto(out, first)
-        for i, j in _offsets(k)[1:]:
-            np.add(out, xp[_window(i, j, out_hw, st, (1, 1))], out=out)
+        views = _window_views(xp, k, out_hw, st)
+        out = _first_copy(views)
+        for v in views[1:]:
+            np.add(out, v, out=out)
         if pads == ((0, 0), (0, 0)):
             count = x.dtype.type(k[0] * k[1])
         else:
