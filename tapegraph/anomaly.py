@@ -53,7 +53,8 @@ def check_forward(node, out):
     node._origin = _user_frame()
     if _bad(out):
         tape_index = _index_on_tapes(node)
-        shapes = ", ".join(f"{t.dtype}{list(t.shape)}" for t in node.inputs)
+        from .tape import dtype_shapes
+        shapes = dtype_shapes(node.inputs)
         raise FloatingPointError(f"anomaly: forward of {_where(node, tape_index)} produced "
                                  f"{_count(out)}; inputs: {shapes}")
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import tape as _tape
-from .tape import Node, _active, _grad_enabled, _scope
+from .tape import Node, _active, _grad_enabled, _scope, dtype_shapes
 from .tensor import Tensor, as_tensor
 
 REGISTRY: dict[str, type["Function"]] = {}
@@ -95,9 +95,8 @@ class Function:
         except (ValueError, IndexError, TypeError) as e:
             if str(e).startswith(cls.name + ":"):
                 raise
-            shapes = ", ".join(f"{a.dtype}{list(a.shape)}" for a in arrays)
             kind = TypeError if isinstance(e, TypeError) else ValueError
-            raise kind(f"{cls.name}: {e} (inputs: {shapes})") from e
+            raise kind(f"{cls.name}: {e} (inputs: {dtype_shapes(arrays)})") from e
         result = Tensor._wrap(out, record)
         if record:
             ctx.output = result
@@ -130,5 +129,4 @@ def _promote(cls, ins, arrays):
 
 def op_error(op: str, message: str, *arrays) -> ValueError:
     """A ValueError that names the op, what was expected, and the shapes/dtypes it got."""
-    got = ", ".join(f"{a.dtype}{list(a.shape)}" for a in arrays)
-    return ValueError(f"{op}: {message}" + (f" (got {got})" if arrays else ""))
+    return ValueError(f"{op}: {message}" + (f" (got {dtype_shapes(arrays)})" if arrays else ""))

@@ -67,14 +67,19 @@ class Node:
         self.__dict__.clear()
 
     def __repr__(self):
-        ins = ", ".join(_shape_str(t) for t in self.inputs)
+        ins = dtype_shapes(self.inputs)
         extra = "".join(f", {k}={v!r}" for k, v in self.attrs.items() if not isinstance(v, np.ndarray))
         where = f" in {self.layer}" if self.scope else ""
-        return f"{self.op.name}({ins}{extra}) -> {_shape_str(self.output)}{where}"
+        return f"{self.op.name}({ins}{extra}) -> {dtype_shape(self.output)}{where}"
 
 
-def _shape_str(t) -> str:
+def dtype_shape(t) -> str:
+    """``float32[64, 10]``: how every error message and the tape's repr name a tensor or array."""
     return f"{t.dtype}{list(t.shape)}"
+
+
+def dtype_shapes(arrays) -> str:
+    return ", ".join(dtype_shape(a) for a in arrays)
 
 
 class Tape:
@@ -257,7 +262,7 @@ class Tape:
         while start > 0 and nodes[start - 1].output is not target:
             start -= 1
         if start == 0 and not (keep and id(target) in keep):
-            raise RuntimeError(f"backward: target {_shape_str(target)} was not recorded on this tape (was it "
+            raise RuntimeError(f"backward: target {dtype_shape(target)} was not recorded on this tape (was it "
                                f"computed outside the `with Tape()` block, or under no_grad?)")
 
         check = self.check_nan

@@ -30,6 +30,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..function import Function, op_error
+from ..tape import dtype_shapes
 
 # Optional: scipy.fft runs on several threads; numpy.fft is the fallback (and is tested). Imported on first use
 # (``_fft_module``), so ``import tapegraph`` never loads scipy; None means numpy.
@@ -93,8 +94,7 @@ def _resolve_padding(padding, hw: tuple, k_eff: tuple, stride: tuple, op: str, a
 
 def _with_shapes(err: Exception, *arrays) -> Exception:
     """The same kind of error, its message followed by the inputs' dtypes and shapes."""
-    got = ", ".join(f"{a.dtype}{list(a.shape)}" for a in arrays)
-    return type(err)(f"{err} (got {got})")
+    return type(err)(f"{err} (got {dtype_shapes(arrays)})")
 
 
 def _pad(x: np.ndarray, pads: tuple, value=0) -> np.ndarray:
