@@ -33,6 +33,11 @@ class MeanSquaredError(Function):
         return g, (-g if ctx.needs_input_grad[1] else None)
 
 
+def _clip_probabilities(pred):
+    """pred clipped to [EPSILON, 1 - EPSILON], and where it was inside (the gradient is zero elsewhere)."""
+    return np.clip(pred, EPSILON, 1 - EPSILON), (pred >= EPSILON) & (pred <= 1 - EPSILON)
+
+
 def _check_probability_target(op, pred, target):
     if target.shape != pred.shape:
         raise op_error(op, "target must have the same shape as pred", pred, target)
@@ -56,9 +61,9 @@ class BinaryCrossentropy(Function):
             loss = np.maximum(pred, 0) - pred * t + np.log1p(np.exp(-np.abs(pred)))
             ctx.save_for_backward(pred, t)
         else:
-            p = np.clip(pred, EPSILON, 1 - EPSILON)
+            p, inside = _clip_probabilities(pred)
             loss = -(t * np.log(p) + (1 - t) * np.log1p(-p))
-            ctx.save_for_backward(p, t, (pred >= EPSILON) & (pred <= 1 - EPSILON))
+            ctx.save_for_backward(p, t, inside)
         return np.asarray(loss.sum() / n, dtype=pred.dtype)
 
     @staticmethod
@@ -100,8 +105,8 @@ class CategoricalCrossentropy(Function):
             ctx.save_for_backward(logp, target)
             picked = logp[rows, target] if target.dtype.kind in "iu" else (logp * target).sum(axis=1)
         else:
-            p = np.clip(pred, EPSILON, 1 - EPSILON)
-            ctx.save_for_backward(p, target, (pred >= EPSILON) & (pred <= 1 - EPSILON))
+            p, inside = _clip_probabilities(pred)
+            ctx.save_for_backward(p, target, inside)
             picked = np.log(p[rows, target]) if target.dtype.kind in "iu" else (np.log(p) * target).sum(axis=1)
         return np.asarray(-picked.sum() / n, dtype=pred.dtype)
 
