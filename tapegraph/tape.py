@@ -73,6 +73,11 @@ class Node:
         return f"{self.op.name}({ins}{extra}) -> {dtype_shape(self.output)}{where}"
 
 
+def _owner(a):
+    """The array that owns ``a``'s memory (``a`` itself unless it is a view)."""
+    return a if getattr(a, "base", None) is None else a.base
+
+
 def dtype_shape(t) -> str:
     """``float32[64, 10]``: how every error message and the tape's repr name a tensor or array."""
     return f"{t.dtype}{list(t.shape)}"
@@ -166,15 +171,17 @@ class Tape:
         """Accumulate d(target)/d(leaf) into ``.grad`` of every leaf tensor that requires a gradient."""
         from .tensor import Tensor
         grads, tensors = self._walk(target, grad, keep=None)
-        # .grad must be a writable array of its own: rules may return views, aliases, or the caller's `grad`.
-        owned = {id(grad.data if isinstance(grad, Tensor) else grad)} if grad is not None else set()
+        # .grad must be writable and share memory with nothing else: a rule may return a broadcast view, one array
+        # for two inputs, or (a view of) the caller's `grad`. Memory is named by its owner (the view's base);
+        # a view of a fresh temporary (a reshape, say) needs no copy.
+        held = set() if grad is None else {id(_owner(grad.data if isinstance(grad, Tensor) else grad))}
         for k, g in grads.items():
             t = tensors[k]
             if t.is_leaf:
                 if t.grad is None:
-                    if g.base is not None or not g.flags.writeable or id(g) in owned or k == id(target):
+                    if not g.flags.writeable or id(_owner(g)) in held:
                         g = g.copy()
-                    owned.add(id(g))
+                    held.add(id(_owner(g)))
                     t.grad = g
                 else:
                     t.grad = t.grad + g
