@@ -28,6 +28,11 @@ def _bump():
     _current[0] = next(_version)
 
 
+
+def _dotted(prefix: str, name: str) -> str:
+    """``layers.0`` + ``weight`` -> ``layers.0.weight``; the root's prefix is ''."""
+    return f"{prefix}.{name}" if prefix else name
+
 class Parameter(Tensor):
     """A trainable Tensor (``requires_grad=True``; float32 unless ``dtype`` says otherwise)."""
 
@@ -122,7 +127,7 @@ class Module:
                 continue
             seen.add(id(m))
             yield name, m
-            kids = [(f"{name}.{k}" if name else k, c) for k, c in m._modules.items()]
+            kids = [(_dotted(name, k), c) for k, c in m._modules.items()]
             stack.extend(reversed(kids))
 
     def modules(self):
@@ -139,14 +144,14 @@ class Module:
             for k, p in m._parameters.items():
                 if id(p) not in seen:
                     seen.add(id(p))
-                    out.append((f"{mname}.{k}" if mname else k, p))
+                    out.append((_dotted(mname, k), p))
         return out
 
     def parameters(self) -> list[Parameter]:
         return [p for _, p in self.named_parameters()]
 
     def named_buffers(self):
-        return [(f"{mname}.{k}" if mname else k, b) for mname, m in self.named_modules() for k, b in m._buffers.items()]
+        return [(_dotted(mname, k), b) for mname, m in self.named_modules() for k, b in m._buffers.items()]
 
     def buffers(self) -> list[np.ndarray]:
         return [b for _, b in self.named_buffers()]
@@ -220,7 +225,7 @@ class Module:
             for k, p in m._parameters.items():
                 if id(p) not in named:                 # a shared Parameter keeps its first name
                     named.add(id(p))
-                    p.name = f"{mname}.{k}" if mname else k
+                    p.name = _dotted(mname, k)
         self.__dict__["_input_dtype"] = self.dtype
         self.__dict__["_names_version"] = _current[0]
 
@@ -295,9 +300,9 @@ class Module:
                 if id(p) in shared:                    # a shared Parameter is stored once, under its first name
                     continue
                 shared.add(id(p))
-                slots.setdefault(f"{mname}.{k}" if mname else k, (m, k, p.data))
+                slots.setdefault(_dotted(mname, k), (m, k, p.data))
             for k, b in m._buffers.items():
-                slots.setdefault(f"{mname}.{k}" if mname else k, (m, k, b))
+                slots.setdefault(_dotted(mname, k), (m, k, b))
         return slots
 
     def load_state_dict(self, state, strict: bool = True):
