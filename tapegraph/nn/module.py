@@ -28,10 +28,10 @@ def _bump():
     _current[0] = next(_version)
 
 
-
 def _dotted(prefix: str, name: str) -> str:
     """``layers.0`` + ``weight`` -> ``layers.0.weight``; the root's prefix is ''."""
     return f"{prefix}.{name}" if prefix else name
+
 
 class Parameter(Tensor):
     """A trainable Tensor (``requires_grad=True``; float32 unless ``dtype`` says otherwise)."""
