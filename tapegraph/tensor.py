@@ -20,7 +20,8 @@ class Tensor:
     def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
         arr = _to_array(data, dtype)
         if requires_grad and arr.dtype.kind != "f":
-            raise TypeError(f"tensor: only floating-point tensors can require a gradient, got dtype {arr.dtype}")
+            raise TypeError(f"{type(self).__name__}: only floating-point tensors can require a gradient, got dtype "
+                            f"{arr.dtype}")
         self.data = arr
         self.grad = None
         self.requires_grad = bool(requires_grad)

