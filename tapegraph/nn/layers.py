@@ -16,6 +16,12 @@ from . import init as _init
 from .module import Module, ModuleList, Parameter
 
 
+def _positive_int(v, what, who) -> int:
+    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v <= 0:
+        raise ValueError(f"{who}: {what} must be a positive int, got {v!r}")
+    return int(v)
+
+
 def _pair(v, what, who):
     if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
         v = (int(v), int(v))
@@ -73,9 +79,7 @@ class Conv2D(Layer):
     def __init__(self, filters, kernel_size, strides=1, padding="valid", use_bias=True, algorithm="auto",
                  kernel_initializer="he_uniform", bias_initializer="zeros", dtype=None, rng=None):
         super().__init__(dtype, rng)
-        if not isinstance(filters, (int, np.integer)) or isinstance(filters, bool) or filters <= 0:
-            raise ValueError(f"Conv2D: filters must be a positive int, got {filters!r}")
-        self.filters = int(filters)
+        self.filters = _positive_int(filters, "filters", "Conv2D")
         self.kernel_size = _pair(kernel_size, "kernel_size", "Conv2D")
         self.strides = _pair(strides, "strides", "Conv2D")
         self.padding = padding
@@ -120,9 +124,7 @@ class Dense(Layer):
     def __init__(self, units, use_bias=True, kernel_initializer="he_uniform", bias_initializer="zeros",
                  dtype=None, rng=None):
         super().__init__(dtype, rng)
-        if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units <= 0:
-            raise ValueError(f"Dense: units must be a positive int, got {units!r}")
-        self.units = int(units)
+        self.units = _positive_int(units, "units", "Dense")
         self.use_bias = bool(use_bias)
         self.kernel_initializer = _init.get(kernel_initializer, "Dense")
         self.bias_initializer = _init.get(bias_initializer, "Dense")
