@@ -7,6 +7,7 @@ from .shape import (broadcast_to, concatenate, expand, flatten, getitem, pad, pe
 from .matmul import matmul  # noqa: F401
 from .activation import leaky_relu, log_softmax, relu, sigmoid, softmax, tanh  # noqa: F401
 from .loss import binary_crossentropy, categorical_crossentropy, mean_squared_error  # noqa: F401
+from .loss import huber, kl_divergence, mean_absolute_error  # noqa: F401
 from .norm import batch_norm  # noqa: F401
 from .dropout import dropout  # noqa: F401
 from .conv import conv2d  # noqa: F401
