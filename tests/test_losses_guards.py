@@ -173,6 +173,12 @@ def test_all_positions_ignored_give_nan_and_zero_gradient_as_torch():
      r"^mean_squared_error: reduction must be one of 'mean', 'sum', 'none', got 'avg'"),
     (lambda: losses.kl_divergence(np.zeros(2), np.full(2, -0.5)), r"^kl_divergence: target must be probabilities"),
     (lambda: losses.mse(np.zeros((0, 3)), np.zeros((0, 3))), r"^mean_squared_error: reduction='mean' over an empty"),
+    (lambda: CE(np.zeros((2, 0)), np.zeros((2, 0)), True), r"^categorical_crossentropy: pred has no classes"),
+    (lambda: CE(np.zeros((2, 3)), np.array([0, 1]), "yes"),
+     r"^categorical_crossentropy: from_logits must be True or False, got 'yes'"),
+    (lambda: losses.kl_divergence(np.zeros(2), np.zeros(2), log_input=None), r"^kl_divergence: log_input must be"),
+    (lambda: losses.mse(np.zeros(2, np.float32), np.array([1e300, 0.0])), r"^mean_squared_error: target overflows "
+                                                                          r"float32 \(largest magnitude 1e\+300\)"),
 ])
 def test_bad_arguments_name_op_argument_and_shapes(call, pattern):
     with pytest.raises((ValueError, TypeError), match=pattern):
@@ -184,6 +190,7 @@ def test_reduction_none_shapes_and_empty_sum():
     assert CE(z, np.zeros((2, 3, 5), np.int64), True, reduction="none").shape == (2, 3, 5)
     assert BCE(np.full((2, 3), 0.5), np.ones((2, 3)), reduction="none").shape == (2, 3)
     assert losses.mse(np.zeros((0, 3)), np.zeros((0, 3)), reduction="sum").item() == 0
+    assert losses.kl_divergence(np.float64(-1.0), np.float64(0.5), reduction="batchmean").shape == ()
 
 
 def test_keras_aliases():

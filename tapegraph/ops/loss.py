@@ -51,11 +51,18 @@ def _finite_float(op, name, a, dt, allow_neg_inf=False):
         if bad.any():
             raise op_error(op, f"{name} contains NaN or infinite values ({int(bad.sum())} of {a.size}); {name} "
                                f"must be finite", a)
-    out = a.astype(dt, copy=False)
+    with np.errstate(over="ignore"):
+        out = a.astype(dt, copy=False)
     if a.dtype.kind == "f" and out.dtype.itemsize < a.dtype.itemsize and not allow_neg_inf \
             and not np.isfinite(out).all():
         raise op_error(op, f"{name} overflows {dt} (largest magnitude {np.abs(a).max():.4g})", a)
     return out
+
+
+def _flag(op, name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{op}: {name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def _check_nonempty(op, reduction, pred):
@@ -217,7 +224,7 @@ class KLDivergence(Function):
                 tp, logt = t, np.log(t)
                 loss = np.where(tp > 0, tp * (logt - logq), 0).astype(dt, copy=False)
         ctx.save_for_backward(tp, logt, logq, x, inside)
-        ctx.denom = pred.shape[0] if reduction == "batchmean" else pred.size
+        ctx.denom = pred.shape[0] if reduction == "batchmean" and pred.ndim else pred.size
         return _reduce(loss, "mean" if reduction == "batchmean" else reduction, ctx.denom)
 
     @staticmethod
@@ -320,6 +327,8 @@ class CategoricalCrossentropy(Function):
                 or not 0 <= float(label_smoothing) <= 1:
             raise ValueError(f"{op}: label_smoothing must be a number in [0, 1], got {label_smoothing!r}")
         n, c = pred.shape[:2]
+        if c == 0:
+            raise op_error(op, "pred has no classes (axis 1 has size 0)", pred)
         lab_shape = pred.shape[:1] + pred.shape[2:]
         dt = _compute_dtype(pred)
         eps = dt.type(label_smoothing)
@@ -437,8 +446,9 @@ def kl_divergence(pred, target, *, reduction="mean", log_input=True, log_target=
     the batch size (the true KL per sample, which is Keras's value for (N, C) inputs); ``"mean"`` divides by the
     number of elements, as torch does.
     """
-    return KLDivergence.apply(pred, target, reduction=reduction, log_input=bool(log_input),
-                              log_target=bool(log_target))
+    return KLDivergence.apply(pred, target, reduction=reduction,
+                              log_input=_flag("kl_divergence", "log_input", log_input),
+                              log_target=_flag("kl_divergence", "log_target", log_target))
 
 
 def binary_crossentropy(pred, target, from_logits=False, *, pos_weight=None, reduction="mean"):
@@ -448,7 +458,8 @@ def binary_crossentropy(pred, target, from_logits=False, *, pos_weight=None, red
     broadcast against pred) applies the same way to probabilities and to logits.
     """
     args = (pred, target) if pos_weight is None else (pred, target, pos_weight)
-    return BinaryCrossentropy.apply(*args, from_logits=bool(from_logits), reduction=reduction)
+    return BinaryCrossentropy.apply(*args, from_logits=_flag("binary_crossentropy", "from_logits", from_logits),
+                                    reduction=reduction)
 
 
 def categorical_crossentropy(pred, target, from_logits=False, *, label_smoothing=0.0, ignore_index=None,
@@ -462,7 +473,8 @@ def categorical_crossentropy(pred, target, from_logits=False, *, label_smoothing
     by the number of positions. ``reduction="none"`` returns shape (N, d1, ...).
     """
     args = (pred, target) if class_weights is None else (pred, target, class_weights)
-    return CategoricalCrossentropy.apply(*args, from_logits=bool(from_logits), reduction=reduction,
+    return CategoricalCrossentropy.apply(*args, reduction=reduction,
+                                         from_logits=_flag("categorical_crossentropy", "from_logits", from_logits),
                                          label_smoothing=label_smoothing, ignore_index=ignore_index)
 
 
