@@ -357,7 +357,8 @@ class CategoricalCrossentropy(Function):
                 extra = "" if ignore_index is None else f" (besides ignore_index={ignore_index})"
                 raise op_error(op, f"labels must lie in [0, {c}){extra}, got range [{lo}, {hi}]", pred, target)
             lab_b = np.expand_dims(lab, 1)
-            a = (lab_b == np.arange(c).reshape(bshape)).astype(dt)  # one-hot, classes on axis 1
+            sparse = not eps and w is None               # plain labels: gather, no dense coefficients
+            a = None if sparse else (lab_b == np.arange(c).reshape(bshape)).astype(dt)    # one-hot on axis 1
             if eps:
                 a = a * (1 - eps) + eps / c
             if w is not None:
@@ -366,7 +367,8 @@ class CategoricalCrossentropy(Function):
             else:
                 sample_w = None
             if valid is not None:
-                a = a * np.expand_dims(valid, 1)
+                if not sparse:
+                    a = a * np.expand_dims(valid, 1)
                 sample_w = valid if sample_w is None else sample_w * valid
             denom = lab.size if sample_w is None else float(sample_w.sum(dtype=np.float64))   # torch's weighted mean
         elif target.dtype.kind in "fb":
@@ -392,6 +394,7 @@ class CategoricalCrossentropy(Function):
             a = t * (1 - eps) + eps / c if eps else t
             if w is not None:
                 a = a * w
+            lab_b = valid = None
             denom = int(np.prod(lab_shape))                               # plain mean, as torch
         else:
             raise TypeError(f"{op}: target must be integer labels or float probabilities, got dtype {target.dtype} "
@@ -399,22 +402,37 @@ class CategoricalCrossentropy(Function):
         _check_nonempty(op, reduction, pred)
         x = pred.astype(dt, copy=False)
         if from_logits:
-            logp = _log_softmax(x, axis=1)
-            ctx.save_for_backward(logp, a, None)
+            first, inside = _log_softmax(x, axis=1), None
+            logp = first
         else:
             _guard_probabilities(op, pred, axis=1)
-            p, inside = _clip_probabilities(x)
-            logp = np.log(p)
-            ctx.save_for_backward(p, a, inside)
-        loss = -(a * logp).sum(axis=1)
+            first, inside = _clip_probabilities(x)
+            logp = np.log(first)
+        if a is None:
+            loss = -np.take_along_axis(logp, lab_b, axis=1)[:, 0]
+            if valid is not None:
+                loss = loss * valid
+        else:
+            loss = -(a * logp).sum(axis=1)
+        ctx.save_for_backward(first, a, inside, lab_b, valid)
         ctx.denom = denom
         return _reduce(loss, reduction, denom)
 
     @staticmethod
     def backward(ctx, grad):
-        first, a, inside = ctx.saved
+        first, a, inside, lab_b, valid = ctx.saved
         g = _upstream(grad, ctx.attrs["reduction"], ctx.denom, first.dtype, class_axis=True)
-        if ctx.attrs["from_logits"]:
+        if valid is not None:
+            g = g * np.expand_dims(valid, 1)
+        if a is None:                                                       # A is the one-hot of lab_b
+            if ctx.attrs["from_logits"]:
+                d = np.exp(first)                                           # softmax - onehot
+                np.put_along_axis(d, lab_b, np.take_along_axis(d, lab_b, axis=1) - 1, axis=1)
+            else:
+                d = np.zeros_like(first)                                    # -onehot / p
+                np.put_along_axis(d, lab_b, -1 / np.take_along_axis(first, lab_b, axis=1), axis=1)
+                d *= inside
+        elif ctx.attrs["from_logits"]:
             d = np.exp(first) * a.sum(axis=1, keepdims=True) - a          # softmax * sum(A) - A
         else:
             d = -a / first * inside
