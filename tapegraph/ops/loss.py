@@ -101,19 +101,19 @@ def _row_sum_tolerance(dtype):
     return max(1e-3, 4 * float(np.finfo(dtype).eps))
 
 
-def _guard_probabilities(op, pred, axis=None, hint="from_logits=True"):
+def _guard_probabilities(op, pred, axis=None, hint="from_logits=True", flag="from_logits=False"):
     """from_logits=False: pred must lie in [0, 1] (and sum to 1 along ``axis``); otherwise it looks like logits."""
     if pred.size == 0:
         return
     lo, hi = pred.min(), pred.max()
     if lo < 0 or hi > 1:
-        raise op_error(op, f"from_logits=False expects probabilities in [0, 1], but pred has values in "
+        raise op_error(op, f"{flag} expects probabilities in [0, 1], but pred has values in "
                            f"[{lo:.4g}, {hi:.4g}]: these look like logits; pass {hint}", pred)
     if axis is not None:
         s = pred.sum(axis=axis, dtype=np.float64 if pred.dtype == np.float64 else np.float32)
         dev = np.abs(s - 1).max()
         if dev > _row_sum_tolerance(pred.dtype):
-            raise op_error(op, f"from_logits=False expects probabilities that sum to 1 over axis {axis}, but pred's "
+            raise op_error(op, f"{flag} expects probabilities that sum to 1 over axis {axis}, but pred's "
                                f"sums lie in [{s.min():.4g}, {s.max():.4g}]: these look like logits or unnormalised "
                                f"scores; pass {hint} (or apply softmax first)", pred)
 
@@ -209,7 +209,8 @@ class KLDivergence(Function):
                                    f"{x.max():.4g}: for probabilities pass log_input=False", pred)
             logq, inside = x, None
         else:
-            _guard_probabilities(op, pred, hint="log_input=True for log-probabilities (or softmax your logits)")
+            _guard_probabilities(op, pred, hint="log_input=True for log-probabilities (or softmax your logits)",
+                                 flag="log_input=False")
             p, inside = _clip_probabilities(x)
             logq = np.log(p)
             x = p
