@@ -87,7 +87,8 @@ class Adagrad(Optimizer):
         s = s + g * g                           (s starts at initial_accumulator_value)
         p -= lr / (1 + (t - 1) * lr_decay) * g / (sqrt(s) + eps)
 
-    State per parameter: ``step``, ``sum`` (s).
+    State per parameter: ``step``, ``sum`` (s). A group's own ``initial_accumulator_value`` is honoured (PyTorch
+    fills every group's sum from the constructor's value).
     """
 
     _state_keys = ("step", "sum")
