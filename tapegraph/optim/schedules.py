@@ -85,7 +85,11 @@ class LRScheduler:
     def step(self):
         """Advance one epoch (or batch, for per-batch schedules); returns the first group's new lr."""
         self.epoch += 1
-        self._apply()
+        try:
+            self._apply()
+        except Exception:
+            self.epoch -= 1
+            raise
         return self.optimizer.param_groups[0]["lr"]
 
     def on_epoch_end(self, epoch, logs=None):
