@@ -20,7 +20,7 @@ def _grads(params, who):
     for i, p in enumerate(params):
         if not isinstance(p, Tensor):
             raise TypeError(f"{who}: params[{i}] is a {type(p).__name__}, expected a tensor (Parameter)")
-    return [p for p in params if p.grad is not None]
+    return [p.grad for p in params if p.grad is not None]
 
 
 def _real(who, name, value):

@@ -129,3 +129,21 @@ def test_state_dict_matches_torch_and_loads_into_it(name):
     topt2.load_state_dict(conv)
     run(opt, topt2, ours, theirs2, rng, np.float64, steps=5)
     check(ours, theirs2, np.float64)
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, float("inf")])
+@pytest.mark.parametrize("max_norm", [0.5, 100.0])
+def test_clip_grad_norm_matches_torch(norm_type, max_norm):
+    rng, ours, theirs = setup(np.float64, seed=3)
+    for p, t in zip(ours, theirs):
+        g = rng.standard_normal(p.data.shape)
+        p.grad, t.grad = g, torch.from_numpy(g.copy())
+    total = optim.clip_grad_norm(ours, max_norm, norm_type)
+    ttotal = torch.nn.utils.clip_grad_norm_(theirs, max_norm, norm_type)
+    assert total == pytest.approx(float(ttotal), rel=1e-12)
+    for p, t in zip(ours, theirs):
+        np.testing.assert_allclose(p.grad, t.grad.numpy(), rtol=1e-12)
+    optim.clip_grad_value(ours, 0.3)
+    torch.nn.utils.clip_grad_value_(theirs, 0.3)
+    for p, t in zip(ours, theirs):
+        np.testing.assert_array_equal(p.grad, t.grad.numpy())
