@@ -14,7 +14,8 @@ class SGD(Optimizer):
         d = g + momentum * v if nesterov else v     (d = g without momentum)
 
     ``params``: Parameters or parameter groups (see ``Optimizer``). Parameters are updated in place; each keeps one
-    momentum buffer (``state[...]["momentum_buffer"]``, also listed by ``velocity``) and one scratch array.
+    momentum buffer (``state[...]["momentum_buffer"]``, also listed by ``velocity``) and one scratch array (two
+    with dampening, or Nesterov with weight decay); no allocation per step after the first.
     """
 
     _state_keys = ("momentum_buffer",)
@@ -60,7 +61,8 @@ class SGD(Optimizer):
             lr, mom, wd, damp, nesterov = (group[k] for k in ("lr", "momentum", "weight_decay", "dampening",
                                                                "nesterov"))
             for p, w, grad in self._grads(group):
-                (s,) = self._temps(p, w, 1)
+                temps = self._temps(p, w, 2 if (damp or (nesterov and wd)) else 1)
+                s = temps[0]
                 g = grad
                 if wd:
                     np.multiply(w, wd, out=s)
@@ -74,7 +76,8 @@ class SGD(Optimizer):
                     else:
                         v *= mom
                         if damp:
-                            v += (1 - damp) * g
+                            np.multiply(g, 1 - damp, out=temps[1])
+                            v += temps[1]
                         else:
                             v += g
                     if nesterov:
@@ -82,7 +85,8 @@ class SGD(Optimizer):
                             np.multiply(v, mom, out=s)
                             s += g
                         else:
-                            s += mom * v
+                            np.multiply(v, mom, out=temps[1])
+                            s += temps[1]
                         g = s
                     else:
                         g = v

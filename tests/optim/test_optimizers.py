@@ -267,3 +267,25 @@ def test_adam_updates_a_real_model_after_tape_backward():
     before = [p.data.copy() for p in model.parameters()]
     opt.step()
     assert all(not np.array_equal(b, p.data) for b, p in zip(before, model.parameters()))
+
+
+@pytest.mark.parametrize("name,kw", [
+    ("SGD", dict(momentum=0.9, dampening=0.1, weight_decay=0.1)), ("SGD", dict(momentum=0.9, nesterov=True,
+                                                                               weight_decay=0.1)),
+    ("Adam", dict(weight_decay=0.1, amsgrad=True)), ("AdamW", dict()),
+    ("RMSprop", dict(centered=True, momentum=0.9, weight_decay=0.1)), ("RMSprop", dict()),
+    ("Adagrad", dict(weight_decay=0.1, lr_decay=0.1))])
+def test_no_array_allocated_per_step_after_the_first(name, kw):
+    import tracemalloc
+    p = nn.Parameter(np.ones(50_000), dtype=np.float64)             # 400 kB
+    p.grad = np.full(50_000, 0.5)
+    opt = getattr(optim, name)([p], lr=0.01, **kw)
+    opt.step()
+    tracemalloc.start()
+    try:
+        for _ in range(3):
+            opt.step()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000, f"{name} allocated {peak} bytes in a step"
