@@ -105,6 +105,12 @@ class Optimizer:
         full = self._check_group(full, where) if hyper else full
         self.param_groups.append({"params": ps, **full})
 
+    def __repr__(self):
+        hyper = ", ".join(f"{k}={v!r}" for k, v in self.param_groups[0].items() if k != "params")
+        n = len(self.param_groups)
+        return (f"{type(self).__name__}({len(self.params)} parameters in {n} group{'s' * (n != 1)}; "
+                f"{'first group: ' * (n != 1)}{hyper})")
+
     @property
     def params(self) -> list[Tensor]:
         """Every parameter, group after group (the order of ``state_dict``'s indices)."""

@@ -51,6 +51,7 @@ class LRScheduler:
         self.optimizer = optimizer
         self.base_lrs = [float(g["lr"]) for g in groups]
         self.epoch = 0
+        self.per_batch = bool(self.per_batch)       # an instance attribute (saved), from the class or a subclass
 
     def _start(self):
         """Called at the end of subclasses' __init__: set the lrs of step 0."""

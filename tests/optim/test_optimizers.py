@@ -80,6 +80,8 @@ def test_param_groups_defaults_lr_property_and_add_param_group():
     assert [g["weight_decay"] for g in opt.param_groups] == [5e-4, 0.0]
     assert all(g["momentum"] == 0.9 and g["nesterov"] is False for g in opt.param_groups)
     assert opt.lr == 0.1 and opt.params == [a, b]
+    assert repr(opt) == ("SGD(2 parameters in 2 groups; first group: lr=0.1, momentum=0.9, nesterov=False, "
+                         "weight_decay=0.0005, dampening=0.0)")
     opt.add_param_group({"params": [c], "momentum": 0.0})
     assert opt.param_groups[2]["lr"] == 0.1 and opt.param_groups[2]["momentum"] == 0.0
     opt.lr = 0.5

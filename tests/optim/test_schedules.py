@@ -85,6 +85,9 @@ def test_epoch_and_batch_hooks():
     s.on_batch_end(0, {})
     assert s.epoch == 2
     assert optim.LinearWarmup(opt2(), 5, per_batch=True).per_batch
+    s2 = optim.StepLR(opt2(), 1, 0.5)
+    s2.load_state_dict(s.state_dict())                  # per_batch travels with the state
+    assert s2.per_batch and s2.epoch == 2
 
 
 @pytest.mark.parametrize("make", [
