@@ -6,3 +6,6 @@ from .rmsprop import Adagrad, RMSprop  # noqa: F401
 from .clip import clip_grad_norm, clip_grad_norm_, clip_grad_value, clip_grad_value_  # noqa: F401
 from .schedules import (CosineAnnealingLR, ExponentialLR, LambdaLR, LinearLR, LinearWarmup, LRScheduler,  # noqa: F401
                         MultiStepLR, OneCycleLR, ReduceLROnPlateau, StepLR)
+
+#: Lower-case names (Keras's and PyTorch's spellings) -> optimizer classes, for ``compile(optimizer="adam")``.
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}

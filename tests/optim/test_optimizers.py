@@ -291,3 +291,8 @@ def test_no_array_allocated_per_step_after_the_first(name, kw):
     finally:
         tracemalloc.stop()
     assert peak < 20_000, f"{name} allocated {peak} bytes in a step"
+
+
+def test_optimizers_by_name():
+    assert sorted(optim.OPTIMIZERS) == ["adagrad", "adam", "adamw", "rmsprop", "sgd"]
+    assert all(issubclass(c, optim.Optimizer) and c.__name__.lower() == k for k, c in optim.OPTIMIZERS.items())

@@ -27,7 +27,7 @@ CONFIGS = {
                 dict(lr=0.05, lr_decay=0.01, weight_decay=0.02, initial_accumulator_value=0.1)],
 }
 CASES = [(name, kw) for name, kws in CONFIGS.items() for kw in kws]
-TOL = {np.float64: 1e-11, np.float32: 2e-5}
+TOL = {np.float64: 1e-12, np.float32: 2e-6}
 
 
 def case_id(case):
