@@ -25,13 +25,10 @@ def save_checkpoint(path, model, optimizer, epoch: int, history, callbacks=()):
     for k, b in model.named_buffers():
         arrays[f"model/{k}"] = b
     if hasattr(optimizer, "state_dict"):
-        state = optimizer.state_dict()
-        arrays["optim/lr"] = np.array(state["lr"])
-        for i, v in enumerate(state.get("velocity", [])):
-            if v is not None:
-                arrays[f"optim/velocity/{i}"] = v
-        meta["optim_slots"] = len(state.get("velocity", []))
-        arrays["meta"] = np.array(json.dumps(meta))
+        from ..optim import state_to_arrays
+        arrays.update(state_to_arrays(optimizer.state_dict(), "optim/"))
+    meta["schedule_states"] = [cb.state_dict() if _is_schedule(cb) else None for cb in callbacks]
+    arrays["meta"] = np.array(json.dumps(meta))
     atomic_savez(path, arrays)
 
 
@@ -49,14 +46,25 @@ def load_checkpoint(path, model, optimizer, history, callbacks=()) -> int:
         raise ValueError(f"fit: cannot resume from {path}: not a complete tapegraph checkpoint "
                          f"({type(e).__name__}: {e})") from e
     model.load_state_dict({k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")})
-    if hasattr(optimizer, "load_state_dict") and "optim/lr" in arrays:
+    if hasattr(optimizer, "load_state_dict") and "optim/json" in arrays:
+        from ..optim import state_from_arrays
+        optimizer.load_state_dict(state_from_arrays(arrays, "optim/"))
+    elif hasattr(optimizer, "load_state_dict") and "optim/lr" in arrays:     # written before parameter groups
         slots = meta.get("optim_slots", 0)
         optimizer.load_state_dict({"lr": float(arrays["optim/lr"]),
                                    "velocity": [arrays.get(f"optim/velocity/{i}") for i in range(slots)]})
-    for cb, pos in zip(callbacks, meta["schedules"]):
-        if pos is not None and hasattr(cb, "epoch"):
+    states = meta.get("schedule_states") or [None] * len(meta["schedules"])
+    for cb, pos, st in zip(callbacks, meta["schedules"], states):
+        if st is not None and _is_schedule(cb):
+            cb.load_state_dict(st)
+        elif pos is not None and hasattr(cb, "epoch"):
             cb.epoch = pos
     get_rng().bit_generator.state = meta["rng"]
     for e, i in enumerate(meta["epochs_run"]):
         history._record(i, {k: v[e] for k, v in meta["history"].items()})
     return int(meta["epoch"])
+
+
+def _is_schedule(cb):
+    from ..optim import LRScheduler
+    return isinstance(cb, LRScheduler)

@@ -84,9 +84,10 @@ def test_gradient_is_not_modified():
     np.testing.assert_array_equal(g, 2.0)
 
 
-@pytest.mark.parametrize("kw,msg", [(dict(lr=0), "SGD: lr must be positive"),
-                                    (dict(lr=-1e-3), "SGD: lr must be positive"),
-                                    (dict(lr=0.1, momentum=-0.5), "SGD: momentum must be >= 0"),
+@pytest.mark.parametrize("kw,msg", [(dict(lr=-1e-3), r"SGD: lr must be >= 0"),
+                                    (dict(lr=float("nan")), "SGD: lr must be finite"),
+                                    (dict(lr=0.1, momentum=-0.5), r"SGD: momentum must be in \[0, 1\)"),
+                                    (dict(lr=0.1, momentum=1.0), r"SGD: momentum must be in \[0, 1\)"),
                                     (dict(lr=0.1, nesterov=True), "SGD: nesterov needs momentum > 0 and dampening 0"),
                                     (dict(lr=0.1, momentum=0.9, nesterov=True, dampening=0.1), "SGD: nesterov needs"),
                                     (dict(lr=0.1, weight_decay=-1), "SGD: weight_decay must be >= 0")])
@@ -96,7 +97,8 @@ def test_sgd_argument_errors(kw, msg):
 
 
 def test_sgd_parameter_list_errors():
-    with pytest.raises(ValueError, match="SGD: got an empty parameter list"):
+    with pytest.raises(ValueError, match="SGD: no parameters: if this is a model that has not been built yet, "
+                                         "pass input_shape= or call it once on a batch"):
         optim.SGD([], lr=0.1)
     with pytest.raises(TypeError, match="SGD: params must be an iterable of Parameters"):
         optim.SGD(nn.Parameter(np.ones(2)), lr=0.1)
