@@ -67,7 +67,7 @@ def _sharded_seed(seed, shuffle):
 
 
 def _iterate(x, y, bs, order, drop_last):
-    n = len(x)
+    n = len(x) if order is None else len(order)
     stop = n - n % bs if drop_last else n
     for i in range(0, stop, bs):
         if order is None:

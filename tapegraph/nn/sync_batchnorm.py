@@ -37,7 +37,7 @@ class SyncBatchNorm(BatchNorm):
         """Make every BatchNorm in ``module`` (itself included) a SyncBatchNorm, in place; returns ``module``."""
         for m in module.modules():
             if type(m) is BatchNorm:
-                m.__class__ = cls
+                object.__setattr__(m, "__class__", cls)   # Module.__setattr__ would register it
         return module
 
 
