@@ -180,7 +180,7 @@ def _wait(request, what: str, timeout=...):
     w = _world
     if timeout is ...:
         timeout = w.timeout
-    if timeout is None:
+    if not timeout:                                     # None or 0: no deadline
         request.Wait()
         return
     if request.Test():
@@ -224,7 +224,9 @@ def allreduce(value, op: str = "sum", *, what: str | None = None):
         raise ValueError(f"distributed.allreduce: op must be one of {_OPS}, got {op!r}")
     scalar = np.ndim(value) == 0 and not isinstance(value, np.ndarray)
     arr = np.array(value, dtype=np.result_type(np.asarray(value).dtype, np.float64) if op == "mean" else None)
-    if arr.dtype.kind not in "fiub":
+    if arr.dtype.kind == "b":
+        arr = arr.astype(np.int64)
+    if arr.dtype.kind not in "fiu":
         raise TypeError(f"distributed.allreduce: expected numbers, got dtype {arr.dtype} shape {arr.shape}")
     w = world()
     if w.comm is not None:
@@ -308,8 +310,9 @@ def broadcast_parameters(model, root: int = 0):
     _check_root(root, "broadcast_parameters")
     if w.comm is None:
         return model
-    unbuilt = [m._label() for m in model.modules() if not getattr(m, "built", True)]
-    slots = [(k, arr) for k, (_, _, arr) in model._state_slots().items()]
+    unbuilt = [f"{name or '(root)'} ({type(m).__name__})" for name, m in model.named_modules()
+               if not getattr(m, "built", True)]
+    slots = [(k, p.data) for k, p in model.named_parameters()] + list(model.named_buffers())
     sig = [(k, a.shape, a.dtype.str) for k, a in slots]
     theirs = broadcast_object(sig, root)
     ok = theirs == sig and not unbuilt
@@ -398,7 +401,7 @@ class GradientReducer:
             if not hasattr(p, "data") or not hasattr(p, "grad") or p.data.dtype.kind != "f":
                 raise TypeError(f"distributed.allreduce_gradients: parameters[{i}] is not a float tensor "
                                 f"({type(p).__name__})")
-        self.params = params
+        self.params, self.bucket_bytes = params, bucket_bytes
         self.key = tuple((id(p), p.data.shape, p.data.dtype) for p in params)
         self.buckets = []                       # (flat buffer, [(param, offset)], flags offset)
         for dt, group in _by_dtype([(p, p.data) for p in params]):
@@ -505,6 +508,9 @@ class DistributedOptimizer:
 
     def step(self, *args, **kwargs):
         if size() > 1:
+            params = _optimizer_params(self.optimizer)
+            if not self.reducer.matches(params):            # parameters re-cast or replaced since construction
+                object.__setattr__(self, "reducer", GradientReducer(params, self.reducer.bucket_bytes))
             self.reducer.reduce(self.average)
             object.__setattr__(self, "allreduce_seconds", self.reducer.last_seconds)
         return self.optimizer.step(*args, **kwargs)
@@ -535,20 +541,21 @@ def shard_for(order, shard="auto"):
     return order if r_n is None else _shard_order(order, *r_n)
 
 
-def primary_only(fn=None, *, barrier_after=True):
+def primary_only(fn=None, *, barrier_after=True, timeout=...):
     """Decorator: run ``fn`` on the primary rank only (others get None), then barrier so the others wait for it.
 
     ``dist.primary_only(model.save)("m.npz")`` writes one file; the others continue once it exists. An exception
-    on the primary aborts every rank (init's excepthook), so nobody is left at the barrier.
+    on the primary aborts every rank (init's excepthook), so nobody is left at the barrier. ``timeout``: seconds the
+    others wait at the barrier (default the world's; None: forever) -- raise it for long work on the primary.
     """
     if fn is None:
-        return functools.partial(primary_only, barrier_after=barrier_after)
+        return functools.partial(primary_only, barrier_after=barrier_after, timeout=timeout)
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         out = fn(*args, **kwargs) if is_primary() else None
         if barrier_after:
-            barrier()
+            barrier(timeout)
         return out
 
     return wrapper

@@ -119,6 +119,17 @@ def mode_collectives():
     dist.allreduce_gradients([p1, p2], bucket_bytes=8)            # one parameter per bucket
     np.testing.assert_array_equal(p1.grad, np.full(3, 2.0))
     assert p2.grad is None
+    assert dist.allreduce(np.array([True, r == 1])).tolist() == [2, 1]
+    # the optimizer's gradient buckets follow a model re-cast after the optimizer was made
+    tg.manual_seed(r)
+    m = mlp()
+    dist.broadcast_parameters(m)
+    dopt = dist.DistributedOptimizer(optim.SGD(m.parameters(), lr=0.1))
+    m.astype(np.float64)
+    x, y = data((6,))
+    train(m, dopt, x[:2, r * LOCAL:(r + 1) * LOCAL], y[:2, r * LOCAL:(r + 1) * LOCAL])
+    w = dist._allgather(m.layers[0].weight.data, "gather weight")
+    assert w.dtype == np.float64 and np.array_equal(w[0], w[1])
     # a mismatched model is refused on every rank
     try:
         dist.broadcast_parameters(nn.Sequential([nn.Dense(3 + r)], input_shape=(2,)))
