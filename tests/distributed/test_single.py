@@ -1,5 +1,7 @@
 """tapegraph.distributed without a launcher: a one-rank world where every collective is a no-op (numpy only),
 and the sharding rule of tg.data checked by simulating the ranks in one process."""
+import os
+import subprocess
 import sys
 
 import numpy as np
@@ -147,3 +149,9 @@ def test_sync_batchnorm_convert_keeps_parameters():
         np.testing.assert_array_equal(v, before[k])
     with pytest.raises(ValueError, match="SyncBatchNorm"):
         m.layers[1](np.zeros((4, 5), np.float32))
+
+
+def test_import_does_not_load_mpi():
+    code = "import sys, tapegraph as tg; tg.distributed.size(); assert 'mpi4py' not in sys.modules, 'mpi4py loaded'"
+    env = {k: v for k, v in os.environ.items() if k not in dist.LAUNCHER_ENV}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
