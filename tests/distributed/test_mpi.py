@@ -29,7 +29,7 @@ pytestmark = [
 ]
 
 
-def launch(*args, timeout=60, dist_timeout=20):
+def launch(*args, timeout=120, dist_timeout=45):
     """Run the worker on 2 ranks; (exit status, stdout + stderr). The whole process group is killed on timeout."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_COMM_WORLD", "PMIX_", "PMI_"))}
     env.update(
