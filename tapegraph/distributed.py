@@ -37,7 +37,7 @@ import time
 import numpy as np
 
 __all__ = ["DistributedError", "DistributedTimeout", "DistributedOptimizer", "GradientReducer", "allreduce",
-           "allreduce_gradients", "average_logs", "barrier", "broadcast", "broadcast_object",
+           "allreduce_gradients", "average_logs", "barrier", "broadcast", "broadcast_buffers", "broadcast_object",
            "broadcast_optimizer_state", "broadcast_parameters", "init", "is_initialized", "is_primary",
            "primary_only", "print_primary", "rank", "shard_for", "shared_seed", "size", "world"]
 
@@ -300,26 +300,30 @@ def _agree(ok: bool, message: str, who: str):
 
 # -- model and optimizer state ----------------------------------------------------------------------------------
 
-def broadcast_parameters(model, root: int = 0):
+def broadcast_parameters(model, root: int = 0, buffers_only: bool = False):
     """Copy ``root``'s parameters AND buffers (e.g. BatchNorm running statistics) into every rank's model, in place.
 
     Call it once the model is built (layers with ``input_shape`` or after one forward pass) and before training.
     Names, shapes and dtypes are checked to agree first; a mismatch raises DistributedError on every rank.
+    ``buffers_only``: just the buffers -- e.g. at the end of each epoch, so that plain BatchNorm's per-rank running
+    statistics become rank 0's before evaluating or checkpointing (parameters stay identical by themselves).
     """
+    who = "broadcast_buffers" if buffers_only else "broadcast_parameters"
     w = world()
-    _check_root(root, "broadcast_parameters")
+    _check_root(root, who)
     if w.comm is None:
         return model
     unbuilt = [f"{name or '(root)'} ({type(m).__name__})" for name, m in model.named_modules()
                if not getattr(m, "built", True)]
-    slots = [(k, p.data) for k, p in model.named_parameters()] + list(model.named_buffers())
+    slots = [] if buffers_only else [(k, p.data) for k, p in model.named_parameters()]
+    slots += list(model.named_buffers())
     sig = [(k, a.shape, a.dtype.str) for k, a in slots]
     theirs = broadcast_object(sig, root)
     ok = theirs == sig and not unbuilt
     msg = (f"rank {w.rank}: layers not built yet {unbuilt[:3]}: build the model (input_shape=... or one forward "
-           f"pass) before broadcast_parameters" if unbuilt else
+           f"pass) before {who}" if unbuilt else
            f"rank {w.rank}: the model's parameters/buffers {_diff(sig, theirs)} differ from rank {root}'s")
-    _agree(ok, msg, "broadcast_parameters")
+    _agree(ok, msg, who)
     for dt, group in _by_dtype(slots):
         flat = np.concatenate([a.reshape(-1) for _, a in group]) if w.rank == root else \
             np.empty(sum(a.size for _, a in group), dt)
@@ -330,6 +334,11 @@ def broadcast_parameters(model, root: int = 0):
                 a[...] = flat[off:off + a.size].reshape(a.shape)
                 off += a.size
     return model
+
+
+def broadcast_buffers(model, root: int = 0):
+    """``broadcast_parameters(model, root, buffers_only=True)``: rank 0's running statistics everywhere."""
+    return broadcast_parameters(model, root, buffers_only=True)
 
 
 def _diff(a, b):
@@ -516,7 +525,11 @@ class DistributedOptimizer:
         return self.optimizer.step(*args, **kwargs)
 
     def __getattr__(self, name):
-        return getattr(self.__dict__["optimizer"], name)
+        try:
+            inner = self.__dict__["optimizer"]
+        except KeyError:                                    # mid-construction or copy: no wrapped optimizer yet
+            raise AttributeError(name) from None
+        return getattr(inner, name)
 
     def __setattr__(self, name, value):
         if name in self._own:

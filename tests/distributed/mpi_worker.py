@@ -94,6 +94,9 @@ def mode_localbn():
     train(model, dist.DistributedOptimizer(optim.SGD(model.parameters(), lr=0.1)), x[:, sl], y[:, sl])
     rm = dist._allgather(model.layers[2].running_mean, "gather running_mean")
     assert not np.allclose(rm[0], rm[1])
+    dist.broadcast_buffers(model)                           # rank 0's statistics everywhere, e.g. before eval
+    rm = dist._allgather(model.layers[2].running_var, "gather running_var")
+    assert np.array_equal(rm[0], rm[1])
 
 
 def mode_collectives():
