@@ -16,6 +16,7 @@ from . import losses
 from . import nn, optim
 from .viz import GraphvizNotFound, render  # noqa: F401
 from . import data
+from . import distributed  # noqa: F401  (mpi4py is imported by distributed.init() only)
 
 __version__ = "0.1.0"
 

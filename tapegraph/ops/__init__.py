@@ -12,3 +12,4 @@ from .norm import batch_norm  # noqa: F401
 from .dropout import dropout  # noqa: F401
 from .conv import conv2d  # noqa: F401
 from .pool import avg_pool2d, max_pool2d  # noqa: F401
+from .sync_norm import sync_batch_norm  # noqa: F401
