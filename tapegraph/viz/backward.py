@@ -78,6 +78,9 @@ def _gradient_edges(d, grads, active, layered):
     w, units = d.wiring, d.units
     gline = STYLE["grad"][1]
     made_leaf = set()
+    # Beside the forward graph (group="layer") the forward edges and the side-by-side ranks place every gradient
+    # node; gradient edges only get routed, so they cannot drag nodes away from their layer.
+    free = dict(constraint="false") if layered else {}
     order = list(w.leaves) + [id(n.output) for _, n in d.selected]
     for k in order:
         if k not in grads:
@@ -111,9 +114,11 @@ def _gradient_edges(d, grads, active, layered):
                     attrs.update(fillcolor=GRAD_HEALTH[health][0], color=color, penwidth="2.5")
                 d.decls.append((where, dst, attrs))
                 d.same_rank.append((d.leaf_names.get(k), dst))
+                if layered and k in d.leaf_names:           # the .grad to the right of its parameter
+                    d.edges.append((d.leaf_names[k], dst, dict(style="invis")))
         else:
             continue
-        eattrs = dict(color=color)
+        eattrs = dict(color=color, **free)
         if color != gline:
             eattrs["penwidth"] = "2.5"
             if color == GRAD_HEALTH["vanishing"][1]:
@@ -124,7 +129,7 @@ def _gradient_edges(d, grads, active, layered):
                                              fixedsize="true", style="filled", fillcolor="white", color=gline,
                                              fontcolor=gline, fontsize="14", tooltip=f"adds {len(contrib)} gradients")))
             for c, _ in contrib:
-                d.edges.append((f"g_{units[c].name}", acc, dict(color=gline)))
+                d.edges.append((f"g_{units[c].name}", acc, dict(color=gline, **free)))
             d.edges.append((acc, dst, eattrs))
         else:
             d.edges.append((f"g_{units[contrib[0][0]].name}", dst, eattrs))

@@ -62,7 +62,8 @@ class Drawing:
         if s is None:
             return _small("no .grad", GRAD_HEALTH["missing"][1])
         color = GRAD_HEALTH[s["health"]][1] if s["health"] != "ok" else DARK
-        text = f"‖g‖ {_sci(s['norm'])} · |g|/|w| {_sci(s['ratio'])}"
+        ratio = "|w| = 0" if s["ratio"] == float("inf") else f"|g|/|w| {_sci(s['ratio'])}"
+        text = f"‖g‖ {_sci(s['norm'])} · {ratio}"
         if s["health"] != "ok":
             text += f" · {s['health']}"
         return _small(_esc(text), color)

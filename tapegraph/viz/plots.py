@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from .gradients import EXPLODING, VANISHING, _no_grads_error, grad_stats
+from .gradients import EXPLODING, VANISHING, _no_grads_error, grad_stats, health
 from .style import GRAD_HEALTH
 
 TRAIN, VAL = "#4A6FA5", "#D93025"
@@ -75,30 +75,35 @@ def plot_history(history, path=None, metrics=None):
     return fig
 
 
-def _layers(model):
-    """(title, [parameters]) per module that owns parameters, in registration order; titles ``layers.0 · Conv2D``.
-    ``model`` may also be a list of (named) parameters: one entry per parameter then."""
-    if hasattr(model, "named_modules"):
-        out = []
-        for mname, m in model.named_modules():
-            own = list(m._parameters.values())
-            if own:
-                out.append((f"{mname} · {type(m).__name__}" if mname else type(m).__name__, own))
-        return out
-    params = list(model)
-    return [(p.name or f"param {i}", [p]) for i, p in enumerate(params)]
+def _groups(model, by):
+    """(label, [parameters]) in registration order: one per parameter tensor (``layers.0.weight``), or with
+    ``by="layer"`` one per module that owns parameters (``layers.0 · Conv2D``). ``model``: a Module or a list of
+    Parameters (then ``by`` is per parameter)."""
+    if by not in ("parameter", "layer"):
+        raise ValueError(f"plot_grad_flow: by must be 'parameter' or 'layer', got {by!r}")
+    if not hasattr(model, "named_modules"):
+        return [(p.name or f"param {i}", [p]) for i, p in enumerate(model)]
+    if by == "parameter":
+        return [(name, [p]) for name, p in model.named_parameters()]
+    out = []
+    for mname, m in model.named_modules():
+        own = list(m._parameters.values())
+        if own:
+            out.append((f"{mname} · {type(m).__name__}" if mname else type(m).__name__, own))
+    return out
 
 
-def plot_grad_flow(model, path=None):
-    """Per-layer gradient norms after ``backward`` (the usual "are my gradients flowing" picture).
+def plot_grad_flow(model, path=None, by="parameter"):
+    """Gradient norms layer by layer after ``backward`` (the usual "are my gradients flowing" picture).
 
-    One bar per layer that owns parameters (its gradients' joint L2 norm, log scale), coloured by health: blue
-    below 1e-7 (vanishing), red above 1e3 or not finite (exploding); the dots mark the layer's mean|g|/mean|w|.
-    ``model`` is a Module or a list of Parameters; gradients are their ``.grad`` (call it before ``zero_grad``).
-    Returns the matplotlib Figure; writes it to ``path`` when given.
+    One bar per parameter tensor, input side first (``by="layer"``: one per layer, the joint L2 norm of its
+    parameters' gradients), log scale, coloured by health: blue below 1e-7 (vanishing), red above 1e3 or not
+    finite (exploding), purple otherwise; the dots mark mean|g| / mean|w|. ``model`` is a Module or a list of
+    Parameters; gradients are their ``.grad`` (call it before ``zero_grad``). Returns the matplotlib Figure; writes
+    it to ``path`` (.png/.svg/.pdf) when given.
     """
     rows = []
-    for title, params in _layers(model):
+    for title, params in _groups(model, by):
         stats = [grad_stats(p) for p in params]
         if all(s is None for s in stats):
             continue
@@ -108,23 +113,22 @@ def plot_grad_flow(model, path=None):
         rows.append((title, float(np.sqrt(sq)), g / w if w else float("inf")))
     if not rows:
         raise _no_grads_error("plot_grad_flow")
-    from .gradients import health
-    fig = _figure("plot_grad_flow", figsize=(max(5.0, 0.75 * len(rows) + 2.0), 4.2), layout="constrained")
+    fig = _figure("plot_grad_flow", figsize=(max(5.0, 0.6 * len(rows) + 2.0), 4.4), layout="constrained")
     ax = fig.subplots()
     xs = np.arange(len(rows))
     norms = np.array([r[1] for r in rows])
     shown = np.where(np.isfinite(norms), np.maximum(norms, 1e-12), 1e12)
     colors = [HEALTH_BAR[health(n)] for n in norms]
-    ax.bar(xs, shown, color=colors, alpha=0.85, label="‖g‖ (L2, all the layer's parameters)")
+    ax.bar(xs, shown, color=colors, alpha=0.85, label="‖g‖ (L2 norm of the gradient)")
     ratios = np.array([r[2] for r in rows])
     ok = np.isfinite(ratios) & (ratios > 0)
     ax.plot(xs[ok], ratios[ok], "o", color="#202124", markersize=5, label="mean|g| / mean|w|")
     ax.axhline(VANISHING, color=HEALTH_BAR["vanishing"], linestyle=":", linewidth=1.2, label="vanishing < 1e-7")
     ax.axhline(EXPLODING, color=HEALTH_BAR["exploding"], linestyle=":", linewidth=1.2, label="exploding > 1e3")
     ax.set_yscale("log")
-    ax.set_xticks(xs, [r[0] for r in rows], rotation=35, ha="right", fontsize=9)
+    ax.set_xticks(xs, [r[0] for r in rows], rotation=40, ha="right", fontsize=9)
     ax.set_ylabel("gradient")
-    ax.set_title("gradient flow by layer (input → output)")
+    ax.set_title("gradient flow, input side first")
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(frameon=False, fontsize=8, loc="best")
     _save(fig, path, "plot_grad_flow")
