@@ -8,9 +8,8 @@ mnist_exploding       the gradient-flow graph of a small MLP whose weights were 
                       blue = vanishing)
 mnist_curves          loss and accuracy over 4 epochs on 2,000 sample images, train vs validation
 """
+import functools
 import os
-
-import numpy as np
 
 import tapegraph as tg
 from tapegraph import losses, nn, optim
@@ -64,7 +63,8 @@ def curves():
     norm = lambda a: (a - tg.data.MNIST_MEAN) / tg.data.MNIST_STD  # noqa: E731
     model = mnist_model(input_shape=(1, 28, 28))
     opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    return model.fit(norm(x[:2000]), y[:2000], loss="categorical_crossentropy", optimizer=opt, epochs=4,
+    loss_fn = functools.partial(losses.categorical_crossentropy, from_logits=True)
+    return model.fit(norm(x[:2000]), y[:2000], loss=loss_fn, optimizer=opt, epochs=4,
                      batch_size=64, validation_data=(norm(xt[:500]), yt[:500]), verbose=0)
 
 

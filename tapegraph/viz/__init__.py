@@ -35,3 +35,10 @@ from .style import COST_PALETTE, FONT, GRAD_HEALTH, MUTED, STYLE, _mb  # noqa: F
 
 __all__ = ["to_dot", "render", "GraphvizNotFound", "plot_history", "plot_grad_flow", "grad_stats", "VANISHING",
            "EXPLODING", "STYLE", "COST_PALETTE", "GRAD_HEALTH", "tape_mimebundle"]
+
+
+def __getattr__(name):
+    if name == "TapeGraph":   # imports graphviz, so only on request
+        from .digraph import TapeGraph
+        return TapeGraph
+    raise AttributeError(f"module 'tapegraph.viz' has no attribute {name!r}")

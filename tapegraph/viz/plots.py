@@ -6,6 +6,7 @@ inline) and, given ``path``, also writes it there (.png, .svg or .pdf by suffix)
 """
 from __future__ import annotations
 
+import io
 import os
 
 import numpy as np
@@ -17,13 +18,26 @@ TRAIN, VAL = "#4A6FA5", "#D93025"
 HEALTH_BAR = {"ok": "#8E57C4", "vanishing": GRAD_HEALTH["vanishing"][1], "exploding": GRAD_HEALTH["exploding"][1]}
 
 
+_FIGURE = []   # the Figure subclass, made on first use (matplotlib is imported lazily)
+
+
 def _figure(who, **kwargs):
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as e:
-        raise ImportError(f"{who} needs matplotlib, an optional extra: pip install \"tapegraph[plot]\" "
-                          f"(or pip install matplotlib)") from e
-    return Figure(**kwargs)
+    """A matplotlib Figure that also shows itself in Jupyter (``_repr_png_``), whatever the backend."""
+    if not _FIGURE:
+        try:
+            from matplotlib.figure import Figure
+        except ImportError as e:
+            raise ImportError(f"{who} needs matplotlib, an optional extra: pip install \"tapegraph[plot]\" "
+                              f"(or pip install matplotlib)") from e
+
+        class PlotFigure(Figure):
+            def _repr_png_(self):
+                buf = io.BytesIO()
+                self.savefig(buf, format="png", dpi=100)
+                return buf.getvalue()
+
+        _FIGURE.append(PlotFigure)
+    return _FIGURE[0](**kwargs)
 
 
 def _save(fig, path, who):
