@@ -282,7 +282,7 @@ def _assemble(g, d):
 
 def _text(selected, total) -> str:
     """The plain-text stand-in for notebooks without Graphviz: one line per op, as ``repr(tape)`` writes them."""
-    head = f"tape graph: {len(selected)} of {total} ops (install Graphviz's `dot` to see the drawing)"
+    head = f"tape graph: {len(selected)} of {total} ops (drawn as SVG where Graphviz's `dot` is installed)"
     lines = [f"  {i:4d}  {n!r}" for i, n in selected[:200]]
     if len(selected) > 200:
         lines.append(f"  ... {len(selected) - 200} more")

@@ -133,7 +133,7 @@ def plot_grad_flow(model, path=None, by="parameter"):
     norms = np.array([r[1] for r in rows])
     shown = np.where(np.isfinite(norms), np.maximum(norms, 1e-12), 1e12)
     colors = [HEALTH_BAR[health(n)] for n in norms]
-    ax.bar(xs, shown, color=colors, alpha=0.85, label="‖g‖ (L2 norm of the gradient)")
+    ax.bar(xs, shown, color=colors, alpha=0.85)
     ratios = np.array([r[2] for r in rows])
     ok = np.isfinite(ratios) & (ratios > 0)
     ax.plot(xs[ok], ratios[ok], "o", color="#202124", markersize=5, label="mean|g| / mean|w|")
@@ -144,6 +144,8 @@ def plot_grad_flow(model, path=None, by="parameter"):
     ax.set_ylabel("gradient")
     ax.set_title("gradient flow, input side first")
     ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(frameon=False, fontsize=8, loc="best")
+    from matplotlib.patches import Patch
+    handles = [Patch(color=HEALTH_BAR["ok"], alpha=0.85, label="‖g‖ (L2 norm)"), *ax.get_legend_handles_labels()[0]]
+    fig.legend(handles=handles, frameon=False, fontsize=8, loc="outside upper center", ncol=4)
     _save(fig, path, "plot_grad_flow")
     return fig
