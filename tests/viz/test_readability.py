@@ -120,3 +120,15 @@ def test_history_plot_from_fit(tmp_path):
     fig = h.plot(tmp_path / "fit.png")
     assert fig.axes[0].get_title() == "loss" and len(fig.axes[0].get_lines()) == 2
     assert (tmp_path / "fit.png").stat().st_size > 5_000
+
+
+def test_examples_save_curves_or_say_why_not(tmp_path, monkeypatch, capsys):
+    from examples.mnist import save_curves
+    from tapegraph.viz import plots
+    pytest.importorskip("matplotlib", reason="matplotlib missing: pip install -e \".[plot]\"")
+    assert save_curves(history(), str(tmp_path / "mnist_curves.png")) == str(tmp_path / "mnist_curves.png")
+    assert (tmp_path / "mnist_curves.png").stat().st_size > 5_000
+    monkeypatch.setattr(plots, "_FIGURE", [])
+    monkeypatch.setitem(__import__("sys").modules, "matplotlib.figure", None)
+    assert save_curves(history(), str(tmp_path / "again.png")) is None
+    assert "tapegraph[plot]" in capsys.readouterr().err and not (tmp_path / "again.png").exists()
