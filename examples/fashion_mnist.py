@@ -19,6 +19,11 @@ import numpy as np
 import tapegraph as tg
 from tapegraph import losses, nn, optim
 
+if __package__:
+    from .mnist import save_curves
+else:  # run as a script: examples/ is sys.path[0]
+    from mnist import save_curves
+
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
 
@@ -73,8 +78,9 @@ def main(argv=None):
     schedule = optim.CosineAnnealingLR(opt, T_max=max(args.epochs, 1))
 
     start = time.perf_counter()
-    model.fit(x_train, y_train, loss=loss_fn, optimizer=opt, epochs=args.epochs, batch_size=args.batch_size,
-              validation_data=(x_test, y_test), callbacks=[schedule], verbose=args.verbose)
+    history = model.fit(x_train, y_train, loss=loss_fn, optimizer=opt, epochs=args.epochs,
+                        batch_size=args.batch_size, validation_data=(x_test, y_test), callbacks=[schedule],
+                        verbose=args.verbose)
     seconds = time.perf_counter() - start
     result = model.evaluate(x_test, y_test, batch_size=256)
     print(f"test accuracy {result['accuracy']:.2%}, test loss {result['loss']:.4f} "
@@ -87,6 +93,9 @@ def main(argv=None):
     weights = os.path.join(args.out, "fashion_mnist_cnn.npz")
     model.save(weights)
     print(f"saved weights to {weights}")
+    curves = save_curves(history, os.path.join(args.out, "fashion_mnist_curves.png"))
+    if curves:
+        print(f"training curves: {curves}")
     return result
 
 

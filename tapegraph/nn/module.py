@@ -270,7 +270,7 @@ class Module:
             if not self.built:
                 self.build(np.shape(args[0]))
             return self.forward(*args, **kwargs)
-        with scope(part):
+        with scope(part, type(self).__name__):
             if not self.built:
                 self.build(np.shape(args[0]))
             return self.forward(*args, **kwargs)

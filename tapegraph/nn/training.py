@@ -55,6 +55,12 @@ class History:
         last = ", ".join(f"{k}={v[-1]:.4g}" for k, v in self.history.items())
         return f"History({len(self.epoch)} epochs{': ' + last if last else ''})"
 
+    def plot(self, path=None, metrics=None):
+        """Loss and metric curves, train vs validation (matplotlib, extra ``[plot]``); see
+        ``tapegraph.viz.plot_history``. Returns the Figure; writes .png/.svg/.pdf when ``path`` is given."""
+        from ..viz.plots import plot_history
+        return plot_history(self, path, metrics)
+
 
 class Callback:
     """Hooks called by ``fit``; override any. ``logs`` is a dict of the metrics so far.
