@@ -108,8 +108,12 @@ def _make_optimizer(model, name, learning_rate):
 
 # -- data -----------------------------------------------------------------------------------------------------------
 def _is_batches(x):
-    """True for a DataLoader or any iterable of (x, y) batches (not an array, Tensor, list or tuple)."""
-    return not isinstance(x, (np.ndarray, Tensor, list, tuple, str, bytes, numbers.Number)) and hasattr(x, "__iter__")
+    """True for a DataLoader, a list of ``(x, y)`` array pairs, or any other iterable that is not an array-like
+    (ndarray, Tensor, list or tuple of numbers)."""
+    if isinstance(x, list):
+        return bool(x) and all(isinstance(b, tuple) and len(b) == 2 and isinstance(b[0], (np.ndarray, Tensor))
+                               for b in x)
+    return not isinstance(x, (np.ndarray, Tensor, tuple, str, bytes, numbers.Number)) and hasattr(x, "__iter__")
 
 
 def _raw(a, who, what):
