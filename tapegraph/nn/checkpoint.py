@@ -312,8 +312,15 @@ def load_checkpoint(path, model, optimizer, history, callbacks=()) -> int:
             undo.append((cb, _state_of(cb)))
             _load_state(cb, entry["state"])
     except Exception as e:
+        failed = []
         for obj, state in reversed(undo):
-            _load_state(obj, state)
+            try:
+                _load_state(obj, state)
+            except Exception:
+                failed.append(type(obj).__name__)
+        if failed:
+            raise ValueError(f"{who}: {type(undo[-1][0]).__name__}.load_state_dict refused its state "
+                             f"({type(e).__name__}: {e}), and restoring {failed} failed too") from e
         raise ValueError(f"{who}: {type(undo[-1][0]).__name__}.load_state_dict refused its state "
                          f"({type(e).__name__}: {e}); nothing was changed") from e
     model.load_state_dict(model_state)
