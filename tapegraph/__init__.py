@@ -15,6 +15,7 @@ from . import losses
 from . import nn, optim
 from .viz import GraphvizNotFound, render  # noqa: F401
 from . import data
+from .nn import callbacks  # noqa: F401  (tg.callbacks.EarlyStopping, Keras's spelling)
 
 __version__ = "0.1.0"
 

@@ -5,7 +5,6 @@ from .layers import (AvgPool2D, BatchNorm, Conv2D, Dense, Dropout, Flatten, Laye
 from .serialization import load_weights, read_weights, save_weights  # noqa: F401
 from .training import Callback, History, evaluate, fit, predict  # noqa: F401
 from . import init  # noqa: F401
-from .training import compile  # noqa: F401
 from .callbacks import (CSVLogger, EarlyStopping, LearningRateScheduler, ModelCheckpoint,  # noqa: F401
                         TerminateOnNaN)
 from .metrics import Accuracy, Metric, TopKAccuracy  # noqa: F401

@@ -20,6 +20,7 @@ functions of ``tg.losses`` or ``functools.partial``s of them).
 """
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 import os
@@ -365,7 +366,16 @@ def fit(model, x, y=None, *, batch_size=32, epochs=1, verbose="auto", callbacks=
         raise ValueError("fit: no optimizer: call model.compile(optimizer='adam', ...) first or pass optimizer=")
     needs_build = isinstance(optimizer, str) or (resume and checkpoint is not None)
     if needs_build and not all(m.built for m in model.modules()):
-        sample = xa[:1] if not batched else _batch_pair(model, next(iter(data)), who, 0)[0][:1]
+        if batched:
+            it = iter(data)
+            first = next(it, None)
+            if first is None:
+                raise ValueError("fit: x yielded no batches")
+            if it is data:                       # a one-shot iterator: put the batch back
+                data = itertools.chain([first], it)
+            sample = _batch_pair(model, first, who, 0)[0][:1]
+        else:
+            sample = xa[:1]
         with model.inference():
             model(sample)                        # build lazy layers (parameters for the optimizer / the checkpoint)
     if isinstance(optimizer, str):

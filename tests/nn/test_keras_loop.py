@@ -186,6 +186,18 @@ def test_one_shot_generator_is_refused_for_several_epochs():
     with pytest.raises(ValueError, match="fit: x is a one-shot iterator .* epochs=2; pass a DataLoader"):
         model.fit(gen, epochs=2, verbose=0)
     assert model.fit(gen, epochs=1, verbose=0).epoch == [0]         # one epoch is fine
+    lazy = lazy_mlp()
+    lazy.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", from_logits=True)
+    sizes = []
+
+    class Sizes(nn.Callback):
+        def on_batch_end(self, batch, logs=None):
+            sizes.append(logs["size"])
+
+    gen = ((x[i:i + 8], y[i:i + 8]) for i in range(0, 32, 8))
+    lazy.fit(gen, verbose=0, callbacks=[Sizes()])                    # the batch that built the model is trained on
+    assert sizes == [8, 8, 8, 8] and isinstance(lazy.optimizer, optim.SGD)
+    assert tg.callbacks.EarlyStopping is nn.EarlyStopping
 
 
 def test_validation_split_holds_out_the_last_samples_before_shuffling():
