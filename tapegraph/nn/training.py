@@ -388,7 +388,12 @@ def fit(model, x, y=None, *, batch_size=32, epochs=1, verbose="auto", callbacks=
     model.__dict__["optimizer"] = optimizer
     model.__dict__["_fit_loss"] = resolved
 
-    callbacks = list(callbacks or [])
+    if callbacks is None:
+        callbacks = []
+    elif isinstance(callbacks, (Callback, str)) or not hasattr(callbacks, "__iter__"):
+        raise TypeError(f"fit: callbacks must be a list of callbacks, got a {type(callbacks).__name__}; "
+                        f"write callbacks=[...]")
+    callbacks = list(callbacks)
     if terminate_on_nan and not any(isinstance(cb, TerminateOnNaN) for cb in callbacks):
         callbacks.append(TerminateOnNaN())
     terminators = [cb for cb in callbacks if isinstance(cb, TerminateOnNaN)]
@@ -431,7 +436,7 @@ def fit(model, x, y=None, *, batch_size=32, epochs=1, verbose="auto", callbacks=
         progress = _Progress(epoch, epochs, batches, verbose, out)
         for m in train_metrics:
             m.reset()
-        seen, loss_sum, done, nan_stop = 0, 0.0, 0, False
+        seen, loss_sum, done, nan_stop, cut = 0, 0.0, 0, False, False
         logs = {}
         for b, xb, yb in stream:
             m = len(xb)
@@ -460,6 +465,7 @@ def fit(model, x, y=None, *, batch_size=32, epochs=1, verbose="auto", callbacks=
             progress.update(done, seen, logs)
             _call(callbacks, "on_batch_end", b, {**logs, "size": m})
             if nan_stop or model.stop_training:
+                cut = batches is None or done < batches
                 break
         if done == 0:
             raise ValueError(f"fit: x yielded no batches in epoch {epoch + 1}"
@@ -473,7 +479,7 @@ def fit(model, x, y=None, *, batch_size=32, epochs=1, verbose="auto", callbacks=
         progress.finish(done, seen, logs)
         _call(callbacks, "on_epoch_end", epoch, logs)
         history._record(epoch, dict(logs))
-        if checkpoint is not None and not nan_stop:
+        if checkpoint is not None and not cut:           # only complete epochs are checkpointed
             save_checkpoint(checkpoint, model, optimizer, epoch, history, callbacks)
         if model.stop_training:
             break

@@ -459,3 +459,20 @@ def test_fit_docstring_documents_every_argument():
         if name != "model":
             assert f"{name}" in doc, name
     assert "Returns:" in doc and "Example::" in doc
+
+
+def test_stop_in_a_batch_ends_training_and_skips_the_checkpoint_of_the_cut_epoch(tmp_path):
+    x, y = blobs(32)
+    model = mlp()
+    model.compile(optimizer=optim.SGD(model.parameters(), lr=0.1), loss=CE)
+
+    class StopAt(nn.Callback):
+        def on_batch_end(self, batch, logs=None):
+            if batch == 1:
+                self.model.stop_training = True
+
+    path = tmp_path / "c.npz"
+    h = model.fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=[StopAt()], checkpoint=path)
+    assert h.epoch == [0] and not path.exists()
+    with pytest.raises(TypeError, match=r"fit: callbacks must be a list of callbacks, got a StopAt"):
+        model.fit(x, y, verbose=0, callbacks=StopAt())
