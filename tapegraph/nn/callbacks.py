@@ -130,6 +130,12 @@ class EarlyStopping(Callback):
         bw = state["best_weights"]
         if bw is not None and not isinstance(bw, dict):
             raise ValueError(f"EarlyStopping.load_state_dict: best_weights must be a dict or None, got {type(bw)}")
+        if bw is not None and self.model is not None:
+            have = {k: v.shape for k, v in self.model.state_dict().items()}
+            got = {k: getattr(v, "shape", None) for k, v in bw.items()}
+            if got != have:
+                bad = sorted(k for k in set(have) | set(got) if have.get(k) != got.get(k))
+                raise ValueError(f"EarlyStopping.load_state_dict: best_weights do not fit the model ({bad[:5]})")
         self.wait, self.best_epoch, self.stopped_epoch = int(state["wait"]), int(state["best_epoch"]), \
             int(state["stopped_epoch"])
         self.best = None if state["best"] is None else float(state["best"])

@@ -112,6 +112,59 @@ def _compatible(saved, current, where: str, problems: list):
             problems.append(f"{where}: {saved} is not finite")
 
 
+def _check_arrays(saved, where: str, problems: list, depth: int = 0):
+    """Every array in a saved state must be numeric and finite (a NaN slot would poison every later step)."""
+    if depth > 50:
+        return
+    if isinstance(saved, np.ndarray):
+        if saved.dtype.kind not in "fiub":
+            problems.append(f"{where}: dtype {saved.dtype}, expected a numeric array")
+        elif saved.dtype.kind == "f" and not np.isfinite(saved).all():
+            problems.append(f"{where}: holds NaN or Inf")
+    elif isinstance(saved, dict):
+        for k, v in saved.items():
+            _check_arrays(v, f"{where}[{k!r}]", problems, depth + 1)
+    elif isinstance(saved, (list, tuple)):
+        for i, v in enumerate(saved):
+            _check_arrays(v, f"{where}[{i}]", problems, depth + 1)
+
+
+def _optimizer_params(optimizer):
+    params = getattr(optimizer, "params", None)
+    if params is None and isinstance(getattr(optimizer, "param_groups", None), list):
+        params = [p for g in optimizer.param_groups if isinstance(g, dict) for p in g.get("params", ())]
+    try:
+        return [tuple(p.data.shape) for p in params] if params is not None else None
+    except AttributeError:
+        return None
+
+
+def _check_param_slots(saved, shapes, where: str, problems: list, depth: int = 0):
+    """Per-parameter slots, recognised by layout: a list with one array (or None) per parameter, or a dict keyed by
+    parameter index (PyTorch's ``state``); their non-scalar arrays must have the parameter's shape."""
+    if depth > 50 or not shapes:
+        return
+    n = len(shapes)
+    if isinstance(saved, (list, tuple)) and len(saved) == n and saved and \
+            all(v is None or isinstance(v, np.ndarray) for v in saved):
+        for i, v in enumerate(saved):
+            if v is not None and v.shape != shapes[i]:
+                problems.append(f"{where}[{i}]: shape {v.shape}, parameter {i} has {shapes[i]}")
+        return
+    if isinstance(saved, dict) and saved and all(isinstance(k, int) and not isinstance(k, bool) for k in saved):
+        for k, v in saved.items():
+            if not 0 <= k < n:
+                problems.append(f"{where}: state for parameter {k}, the optimizer has {n}")
+            elif isinstance(v, dict):
+                for name, a in v.items():
+                    if isinstance(a, np.ndarray) and a.ndim and a.shape != shapes[k]:
+                        problems.append(f"{where}[{k}][{name!r}]: shape {a.shape}, parameter {k} has {shapes[k]}")
+        return
+    items = saved.items() if isinstance(saved, dict) else enumerate(saved) if isinstance(saved, (list, tuple)) else ()
+    for k, v in items:
+        _check_param_slots(v, shapes, f"{where}[{k!r}]", problems, depth + 1)
+
+
 def _stateful(callbacks):
     """The callbacks whose state a checkpoint keeps, in order."""
     return [cb for cb in callbacks if (hasattr(cb, "state_dict") and hasattr(cb, "load_state_dict"))
@@ -288,6 +341,8 @@ def load_checkpoint(path, model, optimizer, history, callbacks=()) -> int:
                             f"{type(optimizer).__name__}")
         else:
             _compatible(opt_entry["state"], optimizer.state_dict(), "optimizer", problems)
+            _check_arrays(opt_entry["state"], "optimizer", problems)
+            _check_param_slots(opt_entry["state"], _optimizer_params(optimizer), "optimizer", problems)
     # the callbacks with state: same classes in the same order
     saved_names = [c["class"] for c in cb_entries]
     names = [type(cb).__name__ for cb in stateful]
@@ -297,6 +352,7 @@ def load_checkpoint(path, model, optimizer, history, callbacks=()) -> int:
         for cb, entry in zip(stateful, cb_entries):
             if hasattr(cb, "state_dict") and hasattr(cb, "load_state_dict"):
                 _compatible(entry["state"], cb.state_dict(), type(cb).__name__, problems)
+                _check_arrays(entry["state"], type(cb).__name__, problems)
             elif not isinstance(entry["state"], dict) or not isinstance(entry["state"].get("epoch"), int):
                 problems.append(f"{type(cb).__name__}: expected {{'epoch': int}}, got {str(entry['state'])[:60]}")
     if problems:

@@ -330,3 +330,65 @@ def test_format_1_checkpoints_still_resume(tmp_path):
         warnings.simplefilter("error")
         h = model.fit(*data(), epochs=3, batch_size=16, verbose=0, callbacks=[sched], checkpoint=path, resume=True)
     assert h.epoch == [0, 1, 2] and sched.epoch == 3 and opt.lr == pytest.approx(0.0125)
+
+
+def test_randomly_damaged_checkpoints_give_a_named_error_and_change_nothing(tmp_path):
+    """A small hostile pass: 150 mutations of a valid checkpoint (meta values replaced or removed, arrays removed,
+    reshaped, retyped, meta itself replaced). Each resume either works or raises ``fit: cannot resume from``."""
+    import copy
+    import random
+
+    path = tmp_path / "c.npz"
+    model, opt, sched = setup()
+    model.fit(*data(), epochs=2, batch_size=16, verbose=0, validation_data=data(), checkpoint=path,
+              callbacks=[sched, nn.EarlyStopping(patience=5, restore_best_weights=True)])
+    with np.load(path) as z:
+        base = {k: z[k] for k in z.files}
+    meta0 = json.loads(str(base["meta"]))
+
+    def paths(o, p=()):
+        yield p
+        items = o.items() if isinstance(o, dict) else enumerate(o) if isinstance(o, list) else ()
+        for k, v in items:
+            yield from paths(v, p + (k,))
+
+    every = [p for p in paths(meta0) if p]
+    values = [None, -1, 0, 1.5, float("nan"), "x", [], {}, [1, 2], {"__array__": "nope"}, {"__dict__": 3}, True]
+    rng = random.Random(0)
+    refused = 0
+    for _ in range(150):
+        meta, arrays = copy.deepcopy(meta0), dict(base)
+        r = rng.random()
+        if r < 0.5:
+            p = rng.choice(every)
+            o = meta
+            for k in p[:-1]:
+                o = o[k]
+            if rng.random() < 0.3:
+                o.pop(p[-1])
+            else:
+                o[p[-1]] = rng.choice(values)
+            arrays["meta"] = np.array(json.dumps(meta))
+        elif r < 0.85:
+            k = rng.choice([k for k in arrays if k != "meta"])
+            arrays[k] = rng.choice([None, np.zeros(3, np.float32), np.array(["s"]), np.full((6, 8), np.nan)])
+            if arrays[k] is None:
+                del arrays[k]
+        else:
+            arrays["meta"] = rng.choice([np.array(3), np.array("{"), np.array("[]"),
+                                         np.array('{"format": "tapegraph-checkpoint-2"}')])
+        np.savez(path, **arrays)
+        m2, o2, s2 = setup(seed=3)
+        before = snapshot(m2, o2, s2)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                m2.fit(*data(), epochs=3, batch_size=16, verbose=0, validation_data=data(), checkpoint=path,
+                       resume=True, callbacks=[s2, nn.EarlyStopping(patience=5, restore_best_weights=True)])
+        except ValueError as e:
+            assert str(e).startswith(f"fit: cannot resume from {path}: "), e
+            refused += 1
+            after = snapshot(m2, o2, s2)
+            assert all(np.array_equal(after[0][k], before[0][k]) for k in before[0])
+            assert after[1] == before[1] and after[3:] == before[3:]
+    assert refused > 100
