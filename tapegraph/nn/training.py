@@ -449,6 +449,7 @@ def fit(model, x, y=None, *, batch_size=32, epochs=1, verbose="auto", callbacks=
                 for t in terminators:
                     t.nonfinite(epoch, b, value)
                 nan_stop = True
+                tape.release()                   # no backward: drop what the tape saved
             else:
                 tape.backward(loss_t)
                 optimizer.step()
