@@ -13,6 +13,7 @@ them, and names every problem; the optimizer and callbacks are restored from a s
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -177,13 +178,6 @@ def _state_of(obj):
     return {"epoch": obj.epoch}
 
 
-def _load_state(obj, state):
-    if hasattr(obj, "state_dict") and hasattr(obj, "load_state_dict"):
-        obj.load_state_dict(state)
-    else:
-        obj.epoch = state["epoch"]
-
-
 # -- save ---------------------------------------------------------------------------------------------------------
 def save_checkpoint(path, model, optimizer, epoch: int, history, callbacks=()):
     arrays: dict = {}
@@ -197,9 +191,17 @@ def save_checkpoint(path, model, optimizer, epoch: int, history, callbacks=()):
         meta["optimizer"] = {"class": type(optimizer).__name__,
                              "state": _encode(optimizer.state_dict(), arrays, "optim/", "optimizer.state_dict()")}
     for i, cb in enumerate(_stateful(callbacks)):
-        meta["callbacks"].append({"class": type(cb).__name__,
-                                  "state": _encode(_state_of(cb), arrays, f"callback/{i}/",
-                                                   f"{type(cb).__name__}.state_dict()")})
+        try:
+            trial: dict = {}
+            entry = {"class": type(cb).__name__, "state": _encode(_state_of(cb), trial, f"callback/{i}/",
+                                                                  f"{type(cb).__name__}.state_dict()")}
+        except TypeError:
+            if not isinstance(getattr(cb, "epoch", None), int):
+                raise
+            trial = {}                               # a state dict JSON cannot hold (functions...): the position
+            entry = {"class": type(cb).__name__, "state": {"__dict__": [["epoch", cb.epoch]]}, "via": "epoch"}
+        arrays.update(trial)
+        meta["callbacks"].append(entry)
     arrays["meta"] = np.array(json.dumps(meta))
     atomic_savez(path, arrays, who="fit (checkpoint)")
 
@@ -322,8 +324,8 @@ def load_checkpoint(path, model, optimizer, history, callbacks=()) -> int:
                              "state": _decode(opt_entry["state"], arrays, "optimizer")}
             if not isinstance(cb_entries, list) or not all(isinstance(c, dict) and "state" in c for c in cb_entries):
                 raise ValueError(f"callbacks entry is {str(cb_entries)[:60]}")
-            cb_entries = [{"class": c.get("class"), "state": _decode(c["state"], arrays, f"callbacks[{i}]")}
-                          for i, c in enumerate(cb_entries)]
+            cb_entries = [{"class": c.get("class"), "state": _decode(c["state"], arrays, f"callbacks[{i}]"),
+                           "via": c.get("via")} for i, c in enumerate(cb_entries)]
     except (ValueError, KeyError, TypeError) as e:
         raise ValueError(f"{who}: malformed checkpoint: {e}") from None
 
@@ -350,7 +352,8 @@ def load_checkpoint(path, model, optimizer, history, callbacks=()) -> int:
         problems.append(f"callbacks: the checkpoint holds the state of {saved_names}, this run has {names}")
     else:
         for cb, entry in zip(stateful, cb_entries):
-            if hasattr(cb, "state_dict") and hasattr(cb, "load_state_dict"):
+            by_epoch = entry.get("via") == "epoch" or not (hasattr(cb, "state_dict") and hasattr(cb, "load_state_dict"))
+            if not by_epoch:
                 _compatible(entry["state"], cb.state_dict(), type(cb).__name__, problems)
                 _check_arrays(entry["state"], type(cb).__name__, problems)
             elif not isinstance(entry["state"], dict) or not isinstance(entry["state"].get("epoch"), int):
@@ -362,16 +365,20 @@ def load_checkpoint(path, model, optimizer, history, callbacks=()) -> int:
     undo = []
     try:
         if opt_entry is not None:
-            undo.append((optimizer, optimizer.state_dict()))
+            undo.append((optimizer, functools.partial(optimizer.load_state_dict, optimizer.state_dict())))
             optimizer.load_state_dict(opt_entry["state"])
         for cb, entry in zip(stateful, cb_entries):
-            undo.append((cb, _state_of(cb)))
-            _load_state(cb, entry["state"])
+            if entry.get("via") == "epoch" or not hasattr(cb, "load_state_dict"):
+                undo.append((cb, functools.partial(setattr, cb, "epoch", cb.epoch)))
+                cb.epoch = entry["state"]["epoch"]
+            else:
+                undo.append((cb, functools.partial(cb.load_state_dict, cb.state_dict())))
+                cb.load_state_dict(entry["state"])
     except Exception as e:
         failed = []
-        for obj, state in reversed(undo):
+        for obj, restore in reversed(undo):
             try:
-                _load_state(obj, state)
+                restore()
             except Exception:
                 failed.append(type(obj).__name__)
         if failed:

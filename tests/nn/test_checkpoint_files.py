@@ -392,3 +392,20 @@ def test_randomly_damaged_checkpoints_give_a_named_error_and_change_nothing(tmp_
             assert all(np.array_equal(after[0][k], before[0][k]) for k in before[0])
             assert after[1] == before[1] and after[3:] == before[3:]
     assert refused > 100
+
+
+def test_a_schedule_whose_state_dict_json_cannot_hold_keeps_its_position(tmp_path):
+    class LambdaLike(Halve):
+        def state_dict(self):
+            return {"epoch": self.epoch, "fn": lambda e: e}           # a function: not storable
+
+        def load_state_dict(self, state):                              # pragma: no cover - must not be used
+            raise AssertionError("stored by position")
+
+    path = tmp_path / "c.npz"
+    model, opt, _ = setup()
+    model.fit(*data(), epochs=2, verbose=0, callbacks=[LambdaLike(opt)], checkpoint=path)
+    model, opt, _ = setup(seed=4)
+    sched = LambdaLike(opt)
+    model.fit(*data(), epochs=3, verbose=0, callbacks=[sched], checkpoint=path, resume=True)
+    assert sched.epoch == 3
