@@ -132,6 +132,12 @@ class Tensor:
     def T(self):
         return _ops().transpose(self, None)
 
+    @property
+    def backward(self):
+        """Not a method, by design: gradients come from the tape that recorded the loss."""
+        raise AttributeError("Tensor has no backward(): gradients come from the tape that recorded the loss:\n"
+                             "    with tg.Tape() as tape:\n        loss = ...\n    tape.backward(loss)")
+
 
 _OPS = None
 
