@@ -5,3 +5,5 @@ from .layers import (AvgPool2D, BatchNorm, Conv2D, Dense, Dropout, Flatten, Laye
 from .serialization import load_weights, read_weights, save_weights  # noqa: F401
 from .training import Callback, History, evaluate, fit, predict  # noqa: F401
 from . import init  # noqa: F401
+from .layers import (ELU, GELU, GlobalAveragePooling2D, GlobalMaxPooling2D, GroupNormalization,  # noqa: F401
+                     HardSigmoid, HardSwish, LayerNormalization, SiLU, Softplus, Swish, UpSampling2D, ZeroPadding2D)
