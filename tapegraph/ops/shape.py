@@ -256,6 +256,12 @@ def stack(tensors, axis=0):
     return Stack.apply(*tensors, axis=axis)
 
 
+def _has_bool(v) -> bool:
+    if isinstance(v, (bool, np.bool_)):
+        return True
+    return isinstance(v, (tuple, list)) and any(_has_bool(u) for u in v)
+
+
 def _pad_widths(a, pad_width):
     """numpy's pad_width forms (n, (b, a), ((b, a), ...) per axis) -> an (ndim, 2) list of ints; refuses
     non-integers and bools, and crops (negative widths) that remove more than the axis holds."""
@@ -265,7 +271,7 @@ def _pad_widths(a, pad_width):
         raw = np.asarray(pad_width.data if isinstance(pad_width, Tensor) else pad_width)
     except (ValueError, TypeError):
         raw = None
-    if raw is None or raw.dtype.kind not in "iu" or (raw.dtype == object):
+    if raw is None or raw.dtype.kind not in "iu" or _has_bool(pad_width):
         raise TypeError(f"pad: pad_width must be integers (an int, (before, after) or one pair per axis), got "
                         f"{pad_width!r} for x of shape {tuple(shape)}")
     try:
