@@ -242,7 +242,7 @@ class HardSigmoid(Function):
 
 
 class HardSwish(Function):
-    """x * relu6(x + 3) / 6; gradient 0 below -3, x / 3 + 1/2 up to 3, 1 above (PyTorch)."""
+    """x * relu6(x + 3) / 6; gradient 0 up to -3, x / 3 + 1/2 strictly inside (-3, 3), 1 from 3 (PyTorch 2.x)."""
     name = "hard_swish"
 
     @staticmethod
@@ -254,7 +254,7 @@ class HardSwish(Function):
     def backward(ctx, grad):
         (a,) = ctx.saved
         mid = a / a.dtype.type(3) + a.dtype.type(0.5)
-        return (grad * np.where(a < -3, 0, np.where(a <= 3, mid, 1)).astype(grad.dtype, copy=False),)
+        return (grad * np.where(a <= -3, 0, np.where(a < 3, mid, 1)).astype(grad.dtype, copy=False),)
 
 
 def _number(op, what, v, positive=False):
