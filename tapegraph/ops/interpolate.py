@@ -1,8 +1,8 @@
 """Resampling of NCHW images: nearest and bilinear interpolation with PyTorch's index rules.
 
 Both modes are separable: along each spatial axis an output position reads one (nearest) or two (bilinear) input
-positions with fixed weights. Forward gathers along H then W; backward is the transposed map, a scatter-add done per
-axis with ``np.add.reduceat`` over runs of equal source index (the source index never decreases along an axis).
+positions with fixed weights. Forward gathers along H then W; backward is the transposed map, per axis: the readers
+of each input position are split into slots (its first reader, its second, ...), each slot one gather and one add.
 """
 from __future__ import annotations
 
@@ -51,15 +51,42 @@ def _gather(a, amap, axis):
     return out
 
 
-def _scatter(g, amap, n_in, axis):
-    """Transpose of ``_gather``: gradient of each output position added to its source positions."""
-    g = np.moveaxis(g, axis, -1)
-    out = np.zeros(g.shape[:-1] + (n_in,), dtype=g.dtype)
-    for src, w in amap:
-        vals = g * w if w is not None else g
-        starts = np.flatnonzero(np.r_[True, src[1:] != src[:-1]])       # runs of one source index
-        out[..., src[starts]] += np.add.reduceat(vals, starts, axis=-1)
-    return np.moveaxis(out, -1, axis)
+def _transpose_map(amap, n_in):
+    """The map read backwards, in slots: slot t lists (input rows, the output position that is their t-th reader,
+    weight or None). No input row repeats within a slot, so each slot is one gather and one add."""
+    n_out = len(amap[0][0])
+    src = np.concatenate([m[0] for m in amap])
+    dst = np.tile(np.arange(n_out), len(amap))
+    w = None if amap[0][1] is None else np.concatenate([m[1] for m in amap])
+    order = np.argsort(src, kind="stable")
+    src, dst = src[order], dst[order]
+    w = None if w is None else w[order]
+    rank = np.arange(len(src)) - np.searchsorted(src, src)             # position within its run of equal src
+    slots = []
+    for t in range(int(rank.max()) + 1 if len(rank) else 0):
+        sel = rank == t
+        slots.append((src[sel], dst[sel], None if w is None else w[sel]))
+    return slots
+
+
+def _scatter(g, slots, n_in, axis):
+    """Transpose of ``_gather``: the gradient of each output position added to its source positions."""
+    shape = list(g.shape)
+    shape[axis] = n_in
+    out = np.zeros(shape, dtype=g.dtype)
+    bshape = (-1,) + (1,) * (g.ndim - 1 - axis)
+    for rows, dsts, w in slots:
+        part = np.take(g, dsts, axis=axis)
+        if w is not None:
+            part *= w.reshape(bshape)
+        if len(rows) == n_in:                                           # every row once, in order
+            out += part
+        elif len(rows) and rows[-1] - rows[0] + 1 == len(rows):         # a contiguous run: a basic slice
+            out[(slice(None),) * axis + (slice(int(rows[0]), int(rows[-1]) + 1),)] += part
+        elif len(rows):
+            index = (slice(None),) * axis + (rows,)
+            out[index] += part
+    return out
 
 
 class Interpolate(Function):
@@ -78,7 +105,8 @@ class Interpolate(Function):
     @staticmethod
     def backward(ctx, grad):
         h, w = ctx.inputs[0].shape[2:]
-        return (_scatter(_scatter(grad, ctx.maps[1], w, 3), ctx.maps[0], h, 2),)
+        (mh, mw) = ctx.maps
+        return (_scatter(_scatter(grad, _transpose_map(mw, w), w, 3), _transpose_map(mh, h), h, 2),)
 
 
 def _two(op, what, v, kind):
