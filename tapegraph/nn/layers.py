@@ -156,7 +156,7 @@ class Dense(Layer):
 def _pool_padding(padding, who):
     """Check a pooling padding argument at construction: "valid"/"same", an int, a pair or ((t, b), (l, r))."""
     def nonneg(v):
-        return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 0
+        return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and 0 <= v < 2 ** 31
     if isinstance(padding, str):
         if padding.lower() in ("valid", "same"):
             return padding.lower()
@@ -186,6 +186,12 @@ class _Pool2D(Layer):
         self.pool_size = _pair(pool_size, "pool_size", name)
         self.strides = None if strides is None else _pair(strides, "strides", name)
         self.padding = _pool_padding(padding, name)
+        if not isinstance(self.padding, str):
+            p = self.padding
+            pads = ((p, p), (p, p)) if isinstance(p, int) else (p if isinstance(p[0], tuple) else ((p[0],) * 2, (p[1],) * 2))
+            if any(max(side) > k // 2 for side, k in zip(pads, self.pool_size)):
+                raise ValueError(f"{name}: padding {padding!r} must be at most half of pool_size {self.pool_size} "
+                                 f"on each side")
         self.ceil_mode = _bool(ceil_mode, "ceil_mode", name)
         self.built = True
 
@@ -302,7 +308,7 @@ class ZeroPadding2D(Layer):
 
 def _epsilon(v, who):
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)) or not v > 0 \
-            or not np.isfinite(v):
+            or not np.isfinite(float(v)):
         raise ValueError(f"{who}: epsilon must be a positive number, got {v!r}")
     return float(v)
 
@@ -554,7 +560,7 @@ Swish = SiLU
 
 def _real(v, what, who, positive=False):
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(v) or (positive and v <= 0):
+            or not np.isfinite(float(v)) or (positive and v <= 0):
         raise ValueError(f"{who}: {what} must be a finite{' positive' if positive else ''} number, got {v!r}")
     return float(v)
 

@@ -192,7 +192,7 @@ class GroupNorm(Function):
 
 def _eps(op, eps):
     if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, (int, float, np.integer, np.floating)) \
-            or not eps >= 0 or not np.isfinite(eps):
+            or not eps >= 0 or not np.isfinite(float(eps)):
         raise ValueError(f"{op}: eps must be a finite number >= 0, got {eps!r}")
     return float(eps)
 

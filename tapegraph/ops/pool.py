@@ -54,6 +54,8 @@ def _geometry(op, x, pool_size, strides, padding, dilation=1, ceil_mode=False):
         k = _pair(pool_size, "pool_size", op)
         st = k if strides is None else _pair(strides, "strides", op)
         d = _pair(dilation, "dilation", op)
+        if max(k + st + d) >= 2 ** 31:
+            raise ValueError(f"{op}: pool_size {k}, strides {st} and dilation {d} must be < 2**31")
         ke = tuple(dd * (kk - 1) + 1 for dd, kk in zip(d, k))
         pads = _pool_pads(op, padding, x.shape[2:], k, ke, st)
         if not isinstance(ceil_mode, (bool, np.bool_)):
@@ -306,6 +308,8 @@ def _adaptive_size(op, x, output_size):
     size = tuple(int(h if v is None else v) for v, h in zip(size, x.shape[2:]))
     if min(size) < 1:
         raise op_error(op, f"output_size {output_size!r} must be >= 1", x)
+    if min(x.shape[2:]) < 1:
+        raise op_error(op, "the input's spatial size must be positive", x)
     return size
 
 
@@ -388,7 +392,7 @@ class AdaptiveMaxPool2d(Function):
                 for j in range(ow):
                     win = x[:, :, hs[i]:he[i], ws[j]:we[j]]
                     ww = we[j] - ws[j]
-                    flat = win.reshape(n, c, -1)
+                    flat = win.reshape(n, c, win.shape[2] * ww)
                     a = _argmax_last_nan(flat)
                     out[:, :, i, j] = np.take_along_axis(flat, a[..., None], -1)[..., 0]
                     idx[:, :, i, j] = (hs[i] + a // ww) * w + ws[j] + a % ww
@@ -401,7 +405,7 @@ class AdaptiveMaxPool2d(Function):
     @staticmethod
     def backward(ctx, grad):
         n, c, h, w = ctx.inputs[0].shape
-        flat = (np.arange(n * c) * (h * w))[:, None] + ctx.idx.reshape(n * c, -1)
+        flat = (np.arange(n * c) * (h * w))[:, None] + ctx.idx.reshape(n * c, ctx.idx[0, 0].size if n * c else 0)
         if ctx.disjoint:                                               # every input cell in at most one window
             dx = np.zeros(n * c * h * w, dtype=grad.dtype)
             dx[flat.ravel()] = grad.ravel()

@@ -204,7 +204,20 @@ X = np.zeros((2, 3, 6, 6))
     (lambda: tg.adaptive_avg_pool2d(X, 0), ValueError, ["adaptive_avg_pool2d", "output_size 0 must be >= 1"]),
     (lambda: tg.adaptive_max_pool2d(X, (2, 2.5)), TypeError, ["adaptive_max_pool2d", "output_size"]),
     (lambda: tg.adaptive_max_pool2d(X[0], 2), ValueError, ["adaptive_max_pool2d", "4-D", "[3, 6, 6]"]),
+    (lambda: tg.adaptive_avg_pool2d(X[:, :, :0], 1), ValueError, ["adaptive_avg_pool2d", "spatial size must be "
+                                                                  "positive", "[2, 3, 0, 6]"]),
+    (lambda: tg.avg_pool2d(X, 2, 10 ** 20), ValueError, ["avg_pool2d", "must be < 2**31"]),
 ])
+
+
+@pytest.mark.parametrize("fn", [tg.adaptive_avg_pool2d, tg.adaptive_max_pool2d])
+def test_adaptive_pools_on_empty_batch_or_channels(fn):
+    for shape in ((0, 3, 4, 4), (2, 0, 3, 3)):
+        t = tg.tensor(np.zeros(shape), requires_grad=True, dtype=np.float64)
+        with tg.Tape() as tape:
+            y = fn(t, (2, 3))
+        tape.backward(y, np.ones(y.shape))
+        assert y.shape == shape[:2] + (2, 3) and t.grad.shape == shape
 def test_bad_input_names_op_argument_and_shapes(call, kind, words):
     with pytest.raises(kind) as info:
         call()
