@@ -136,6 +136,15 @@ def _max_forward(x, k, st, d, full, out_hw, want_arg):
             upd = (v > best) | np.isnan(v)
             arg[upd] = o
             best = np.where(upd, v, best)
+    if out.size and np.isneginf(out).any():                            # rare: -inf inputs; PyTorch's argmax is then
+        first = []                                                     # the window's first real cell
+        for size, before, kk, s, dd, o in zip(x.shape[2:], (full[0][0], full[1][0]), k, st, d, out_hw):
+            start = np.arange(o)[:, None] * s - before + np.arange(kk)[None, :] * dd      # (o, k) input rows
+            inside = (start >= 0) & (start < size)
+            first.append(np.where(inside.any(axis=1), inside.argmax(axis=1), -1))
+        fi, fj = first[0][:, None], first[1][None, :]
+        fix = np.isneginf(out) & (fi >= 0) & (fj >= 0)
+        arg[fix] = np.broadcast_to(fi * k[1] + fj, out.shape)[fix]
     return out, arg, xp.shape
 
 

@@ -3,6 +3,8 @@ max_unpool2d, count_include_pad, the stride alias, adaptive pools; NaN propagati
 PyTorch parity in tests/test_torch_parity_poolnorm.py."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tapegraph as tg
 from tests.ops.cases import Case, params, rand, run_case
@@ -142,6 +144,16 @@ def test_nan_in_adaptive_max_pool():
         assert t.grad[0, 0, 1, 1] >= 1
 
 
+def test_minus_infinity_input_sends_the_gradient_to_the_first_real_cell():
+    x = np.full((1, 1, 2, 2), -np.inf)
+    t = tg.tensor(x, requires_grad=True, dtype=np.float64)
+    with tg.Tape() as tape:
+        y, idx = tg.max_pool2d(t, 2, 1, 1, return_indices=True)
+    np.testing.assert_array_equal(idx.data, [[[[0, 0, 1], [0, 0, 1], [2, 2, 3]]]])     # PyTorch's answer
+    tape.backward(y, np.ones(y.shape))
+    np.testing.assert_array_equal(t.grad, [[[[4.0, 2.0], [2.0, 1.0]]]])
+
+
 def test_avg_pool_count_include_pad_defaults():
     x = np.ones((1, 1, 4, 4))
     # numeric padding: PyTorch's default counts the zero padding
@@ -223,3 +235,46 @@ def test_adaptive_pools_on_empty_batch_or_channels(fn):
             y = fn(t, (2, 3))
         tape.backward(y, np.ones(y.shape))
         assert y.shape == shape[:2] + (2, 3) and t.grad.shape == shape
+
+
+def naive_avg(x, k, s, pads, ceil, include):
+    """PyTorch's avg_pool2d by a loop over output cells: the divisor counts the window clipped to the padded
+    input (include) or to the real cells."""
+    n, c, h, w = x.shape
+    (t, b), (l, r) = pads
+    outs = []
+    for size, before, after, kk, ss in ((h, t, b, k[0], s[0]), (w, l, r, k[1], s[1])):
+        num = size + before + after - kk
+        o = (-(-num // ss) if ceil else num // ss) + 1
+        if ceil and (o - 1) * ss >= size + before:
+            o -= 1
+        outs.append(o)
+    y = np.zeros((n, c) + tuple(outs))
+    for a in range(outs[0]):
+        for bb in range(outs[1]):
+            r0, c0 = a * s[0] - t, bb * s[1] - l
+            r1, c1 = min(r0 + k[0], h + b), min(c0 + k[1], w + r)
+            total = x[:, :, max(r0, 0):min(r1, h), max(c0, 0):min(c1, w)].sum(axis=(2, 3))
+            count = (r1 - r0) * (c1 - c0) if include else (min(r1, h) - max(r0, 0)) * (min(c1, w) - max(c0, 0))
+            y[:, :, a, bb] = total / count
+    return y
+
+
+@settings(max_examples=60, deadline=None)
+@given(h=st.integers(1, 9), w=st.integers(1, 9), kh=st.integers(1, 4), kw=st.integers(1, 4), sh=st.integers(1, 3),
+       sw=st.integers(1, 3), dh=st.integers(1, 3), dw=st.integers(1, 2), pt=st.integers(0, 2), pb=st.integers(0, 2),
+       pl=st.integers(0, 2), pr=st.integers(0, 2), ceil=st.booleans(), include=st.booleans())
+def test_random_sweep_of_padding_dilation_ceil(h, w, kh, kw, sh, sw, dh, dw, pt, pb, pl, pr, ceil, include):
+    pads = ((min(pt, kh // 2), min(pb, kh // 2)), (min(pl, kw // 2), min(pr, kw // 2)))
+    x = np.random.default_rng(h * 10 + w).standard_normal((2, 2, h, w))
+    try:
+        y, idx = tg.max_pool2d(x, (kh, kw), (sh, sw), pads, dilation=(dh, dw), ceil_mode=ceil, return_indices=True)
+    except ValueError as e:
+        assert "is larger than the (padded) input" in str(e)
+        return
+    ry, ridx = naive_max(x, (kh, kw), (sh, sw), pads, (dh, dw), ceil)
+    np.testing.assert_array_equal(y.data, ry)
+    real = np.isfinite(ry)                    # a dilated window can miss every real cell: -inf, no index to check
+    np.testing.assert_array_equal(idx.data[real], ridx[real])
+    a = tg.avg_pool2d(x, (kh, kw), (sh, sw), pads, ceil_mode=ceil, count_include_pad=include)
+    np.testing.assert_allclose(a.data, naive_avg(x, (kh, kw), (sh, sw), pads, ceil, include), rtol=1e-12, atol=1e-12)
