@@ -177,3 +177,19 @@ def test_group_norm(groups, dtype):
     both(lambda *t: tg.group_norm(t[0], groups, t[1], t[2]), lambda *t: F.group_norm(t[0], groups, t[1], t[2]),
          [x, w, b], dtype)
     both(lambda t: tg.group_norm(t, groups), lambda t: F.group_norm(t, groups), [x[:, :, 0]], dtype)
+
+
+@pytest.mark.parametrize("size", [(3, 4), (7, 3), 1])
+def test_adaptive_max_pool_nan_matches_torch(size):
+    x = data(2, 2, 7, 6, dtype=np.float64)
+    x[0, 0, 1, 1] = x[0, 0, 0, 1] = x[1, 1, 5, 5] = x[1, 0, 2, 3] = x[0, 1, 0, 0] = np.nan
+    y, idx = tg.adaptive_max_pool2d(x, size, return_indices=True)
+    ry, ridx = F.adaptive_max_pool2d(torch.tensor(x), size, return_indices=True)
+    np.testing.assert_array_equal(idx.data, ridx.numpy())
+    np.testing.assert_array_equal(y.data, ry.numpy())           # NaN == NaN for assert_array_equal
+
+
+def test_max_pool_minus_infinity_indices_match_torch():
+    x = np.full((1, 1, 2, 2), -np.inf)
+    _, idx = tg.max_pool2d(x, 2, 1, 1, return_indices=True)
+    np.testing.assert_array_equal(idx.data, F.max_pool2d(torch.tensor(x), 2, 1, 1, return_indices=True)[1].numpy())
