@@ -11,8 +11,8 @@ from .ops import (abs, add, avg_pool2d, batch_norm, binary_crossentropy, broadca
                   matmul, max, max_pool2d, maximum, mean, mean_squared_error, min, minimum, mul, neg, pad, permute,
                   pow, relu, reshape, sigmoid, softmax, sqrt, squeeze, stack, sub, sum, tanh, transpose, unsqueeze,
                   var, where)
-from .ops import (adaptive_avg_pool2d, adaptive_max_pool2d, elu, gelu, group_norm, hard_sigmoid, hard_swish,  # noqa: F401
-                  interpolate, layer_norm, max_unpool2d, silu, softplus)
+from .ops import (adaptive_avg_pool2d, adaptive_max_pool2d, elu, gelu, group_norm, hard_sigmoid,  # noqa: F401
+                  hard_swish, interpolate, layer_norm, max_unpool2d, silu, softplus)
 from . import losses
 from . import nn, optim
 from .viz import GraphvizNotFound, render  # noqa: F401

@@ -188,7 +188,10 @@ class _Pool2D(Layer):
         self.padding = _pool_padding(padding, name)
         if not isinstance(self.padding, str):
             p = self.padding
-            pads = ((p, p), (p, p)) if isinstance(p, int) else (p if isinstance(p[0], tuple) else ((p[0],) * 2, (p[1],) * 2))
+            if isinstance(p, int):
+                pads = ((p, p), (p, p))
+            else:
+                pads = p if isinstance(p[0], tuple) else ((p[0],) * 2, (p[1],) * 2)
             if any(max(side) > k // 2 for side, k in zip(pads, self.pool_size)):
                 raise ValueError(f"{name}: padding {padding!r} must be at most half of pool_size {self.pool_size} "
                                  f"on each side")

@@ -258,7 +258,8 @@ class HardSwish(Function):
 
 
 def _number(op, what, v, positive=False):
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)) or not np.isfinite(float(v)):
+    if (isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating))
+            or not np.isfinite(float(v))):
         raise TypeError(f"{op}: {what} must be a finite real number, got {v!r}")
     if positive and v <= 0:
         raise ValueError(f"{op}: {what} must be > 0, got {v!r}")

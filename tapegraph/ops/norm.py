@@ -113,7 +113,7 @@ def _normalize(x, axes, eps):
 
 
 def _normalize_grad(gx, xhat, inv_std, axes):
-    """Input gradient of xhat = (x - mean) * inv_std given gx = dL/dxhat: inv_std (gx - mean(gx) - xhat mean(gx xhat))."""
+    """Gradient through xhat = (x - mean) * inv_std given gx = dL/dxhat: inv_std (gx - mean gx - xhat mean(gx xhat))."""
     dx = gx - gx.mean(axis=axes, keepdims=True)
     dx -= xhat * (gx * xhat).mean(axis=axes, keepdims=True)
     dx *= inv_std

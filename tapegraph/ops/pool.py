@@ -282,8 +282,9 @@ class MaxUnpool2d(Function):
             size = tuple(int(v) for v in size)
             for s_, dflt, s in zip(size, default, st):
                 if not dflt - s < s_ < dflt + s:
-                    raise op_error(op, f"output_size {size} must lie strictly between {tuple(a - b for a, b in zip(default, st))}"
-                                       f" and {tuple(a + b for a, b in zip(default, st))} for this pool", x)
+                    lo = tuple(a - b for a, b in zip(default, st))
+                    hi = tuple(a + b for a, b in zip(default, st))
+                    raise op_error(op, f"output_size {size} must lie strictly between {lo} and {hi} for this pool", x)
         if min(size) <= 0:
             raise op_error(op, f"the output size {size} is not positive", x)
         ctx.attrs.update(pool_size=k, strides=st, padding=p, output_size=size)

@@ -44,7 +44,10 @@ def loop_interp(x, out, mode, align):
                 continue
             src = []
             for d, size, o in ((a, h, out[0]), (b, w, out[1])):
-                s = d * (size - 1) / (o - 1) if align and o > 1 else (0.0 if align else max((d + .5) * size / o - .5, 0))
+                if align:
+                    s = d * (size - 1) / (o - 1) if o > 1 else 0.0
+                else:
+                    s = max((d + .5) * size / o - .5, 0)
                 i0 = min(int(s), size - 1)
                 src.append((i0, min(i0 + 1, size - 1), s - i0))
             (r0, r1, lr), (c0, c1, lc) = src
