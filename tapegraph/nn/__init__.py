@@ -12,3 +12,5 @@ from .metrics import Accuracy, Metric, TopKAccuracy  # noqa: F401
 from .loss_objects import (BinaryCrossentropy, CategoricalCrossentropy, Loss, MeanAbsoluteError,  # noqa: F401
                            MeanSquaredError, SparseCategoricalCrossentropy)
 from . import callbacks, metrics  # noqa: F401
+from .layers import (ELU, GELU, GlobalAveragePooling2D, GlobalMaxPooling2D, GroupNormalization,  # noqa: F401
+                     HardSigmoid, HardSwish, LayerNormalization, SiLU, Softplus, Swish, UpSampling2D, ZeroPadding2D)
