@@ -78,7 +78,7 @@ def worker(engine, model, batch, steps, warmup, seconds, threads) -> dict:
 
 
 # -- the driver --------------------------------------------------------------------------------------------------
-def engine_env(engine: str, threads: int, tapegraph_malloc: str) -> dict:
+def engine_env(engine: str, threads: int, tapegraph_malloc: str, root: str) -> dict:
     env = dict(os.environ)
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "TAPEGRAPH_MALLOC_TUNING", *MALLOC_ENV):
         env.pop(var, None)
@@ -88,19 +88,22 @@ def engine_env(engine: str, threads: int, tapegraph_malloc: str) -> dict:
         env.update(MALLOC_ENV)
     elif tapegraph_malloc == "off":
         env["TAPEGRAPH_MALLOC_TUNING"] = "0"
-    root = os.path.dirname(HERE)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
 
 
 def run_one(engine, model, batch, args) -> dict:
-    """One process. ``engine`` may carry a malloc mode for tapegraph's process: ``tapegraph@off``."""
+    """One process. ``engine`` may carry a malloc mode for tapegraph's process (``tapegraph@off``); ``base`` is
+    tapegraph from the checkout ``--base`` names (before/after comparisons)."""
     engine, _, malloc = engine.partition("@")
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", engine, model, str(batch), "--steps",
+    root = os.path.dirname(HERE)
+    if engine == "base":
+        engine, root = "tapegraph", os.path.abspath(args.base)
+    cmd = [sys.executable, os.path.join(root, "benchmarks", "steps.py"), "--worker", engine, model, str(batch), "--steps",
            str(args.steps), "--warmup", str(args.warmup), "--seconds", str(args.seconds), "--threads",
            str(args.threads)]
     out = subprocess.run(cmd, capture_output=True, text=True, env=engine_env(engine, args.threads,
-                                                                             malloc or args.tapegraph_malloc))
+                                                                             malloc or args.tapegraph_malloc, root))
     if out.returncode != 0:
         raise SystemExit(f"steps.py: {engine} {model} batch {batch} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -126,7 +129,8 @@ def main(argv=None):
     ap.add_argument("--models", nargs="*", help="model names (default: all that tapegraph has)")
     ap.add_argument("--batches", nargs="*", type=int, help="batch sizes (default: each model's standard ones)")
     ap.add_argument("--engines", nargs="*", default=list(ENGINES),
-                    help="tapegraph and/or torch; tapegraph@same|import|off compares tapegraph's malloc modes")
+                    help="tapegraph, torch, base (see --base); a suffix @same|import|off sets tapegraph's malloc mode")
+    ap.add_argument("--base", help="another checkout; the engine 'base' runs tapegraph from it")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)

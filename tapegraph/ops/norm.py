@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import buffers
 from ..function import Function, op_error
 
 
@@ -42,13 +43,16 @@ class BatchNorm(Function):
             if m < 2:
                 raise op_error("batch_norm", "batch statistics need more than one value per channel", x)
             mu = x.mean(axis=axes, keepdims=True)
-            xhat = x - mu                                           # centred, normalised in place below
-            sq = np.square(xhat)
+            # large arrays: outputs and scratch from tapegraph.buffers, in x's memory order (reused across steps)
+            big = x.nbytes >= buffers.MIN_BYTES
+            xhat = np.subtract(x, mu, out=buffers.empty_in_order_of(x, x.shape, x.dtype) if big else None)
+            sq = np.square(xhat, out=buffers.empty_in_order_of(x, x.shape, x.dtype) if big else None)
             v = sq.mean(axis=axes, keepdims=True)
             del sq
             inv_std = 1 / np.sqrt(v + epsilon)
-            xhat *= inv_std
-            out = xhat * gamma.reshape(shape)
+            xhat *= inv_std                                         # centred, now normalised in place
+            out = np.multiply(xhat, gamma.reshape(shape),
+                              out=buffers.empty_in_order_of(x, x.shape, x.dtype) if big else None)
             out += beta.reshape(shape)
             ctx.training, ctx.count = True, m
             ctx.save_for_backward(xhat, inv_std, gamma)
@@ -71,13 +75,18 @@ class BatchNorm(Function):
         if ctx.training:
             xhat, inv_std, gamma = ctx.saved
             g_sum = dbeta if dbeta is not None else grad.sum(axis=axes)
-            gx_sum = (grad * xhat).sum(axis=axes)
+            big = grad.nbytes >= buffers.MIN_BYTES and grad.shape == xhat.shape
+            t = np.multiply(grad, xhat, out=buffers.empty_in_order_of(xhat, xhat.shape, grad.dtype) if big else None)
+            gx_sum = t.sum(axis=axes)
             dx = None
             if nx:
                 m = ctx.count
-                dx = grad - (g_sum / m).reshape(shape)
-                dx -= xhat * (gx_sum / m).reshape(shape)
-                dx *= (gamma.reshape(shape) * inv_std)
+                # dx = (grad - mean(grad) - xhat * mean(grad * xhat)) * gamma * inv_std, in t's memory
+                np.multiply(xhat, (-gx_sum / m).reshape(shape), out=t)
+                t += grad
+                t -= (g_sum / m).reshape(shape)
+                t *= (gamma.reshape(shape) * inv_std)
+                dx = t
             return dx, (gx_sum if ng else None), dbeta
         x, mean, inv_std, scale = ctx.saved
         dx = grad * scale.reshape(shape) if nx else None
