@@ -11,6 +11,7 @@ from .ops import (abs, add, avg_pool2d, batch_norm, binary_crossentropy, broadca
                   matmul, max, max_pool2d, maximum, mean, mean_squared_error, min, minimum, mul, neg, pad, permute,
                   pow, relu, reshape, sigmoid, softmax, sqrt, squeeze, stack, sub, sum, tanh, transpose, unsqueeze,
                   var, where)
+from .ops import conv1d, conv_transpose2d  # noqa: F401
 from . import losses
 from . import nn, optim
 from .viz import GraphvizNotFound, render  # noqa: F401

@@ -10,4 +10,5 @@ from .loss import binary_crossentropy, categorical_crossentropy, mean_squared_er
 from .norm import batch_norm  # noqa: F401
 from .dropout import dropout  # noqa: F401
 from .conv import conv2d  # noqa: F401
+from .conv import conv1d, conv_transpose2d  # noqa: F401
 from .pool import avg_pool2d, max_pool2d  # noqa: F401
