@@ -367,21 +367,30 @@ def _gemm_weight_grad(x, grad, k, pads, st, dl, groups, cols=None):
 
 
 # Depthwise (one input channel per group, C = G, F = C*M): a loop over the KH*KW kernel offsets of elementwise
-# multiply-accumulates on strided (N, C, Ho, Wo) window views; no GEMM (its inner dimension would be 1).
+# multiply-accumulates on strided (N, C, Ho, Wo) window views; no GEMM (its inner dimension would be 1). Forward and
+# input gradient run a batch block at a time (DEPTHWISE_BLOCK_ELEMS output elements) so that the accumulator and
+# its temporary stay in cache across the offsets: ~1.5x faster than whole-batch passes (PERF-NOTES).
+DEPTHWISE_BLOCK_ELEMS = 1 << 19
+
+
 def _depthwise_forward(x, w, b, pads, st, dl, out_hw):
     n, c = x.shape[:2]
     f, _, kh, kw = w.shape
     mult = f // c
     xp = _pad(x, pads)
-    w4 = w.reshape(c, mult, kh, kw)
+    wk = w.reshape(c, mult, kh, kw)[..., None, None]                   # (C, M, KH, KW, 1, 1)
     out = np.empty((n, c, mult) + tuple(out_hw), dtype=x.dtype)        # (N, C, M, Ho, Wo) = (N, F, Ho, Wo)
-    tmp = np.empty_like(out)
-    for i in range(kh):
-        for j in range(kw):
-            win = xp[_window(i, j, out_hw, st, dl)][:, :, None]         # (N, C, 1, Ho, Wo) view
-            np.multiply(win, w4[:, :, i, j, None, None], out=out if i == j == 0 else tmp)
-            if i or j:
-                out += tmp
+    nb = max(1, DEPTHWISE_BLOCK_ELEMS // out[0].size)
+    tmp = np.empty((min(nb, n),) + out.shape[1:], dtype=x.dtype)
+    for n0 in range(0, n, nb):
+        o, xb = out[n0:n0 + nb], xp[n0:n0 + nb]
+        t = tmp[:len(o)]
+        for i in range(kh):
+            for j in range(kw):
+                win = xb[_window(i, j, out_hw, st, dl)][:, :, None]     # (nb, C, 1, Ho, Wo) view
+                np.multiply(win, wk[:, :, i, j], out=o if i == j == 0 else t)
+                if i or j:
+                    o += t
     out = out.reshape(n, f, *out_hw)
     if b is not None:
         out += b[:, None, None]
@@ -395,14 +404,18 @@ def _depthwise_input_grad(grad, w, in_hw, pads, st, dl, groups):
     g5 = grad.reshape(n, c, mult, ho, wo)                              # a view, also of an F-major gradient
     w4 = w.reshape(c, mult, kh, kw)
     dxp = np.zeros((n, c, in_hw[0] + sum(pads[0]), in_hw[1] + sum(pads[1])), dtype=grad.dtype)
-    tmp = np.empty((n, c, ho, wo), dtype=grad.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            if mult == 1:
-                np.multiply(g5[:, :, 0], w4[:, 0, i, j, None, None], out=tmp)
-            else:
-                np.einsum("ncmab,cm->ncab", g5, w4[:, :, i, j], out=tmp)
-            dxp[_window(i, j, (ho, wo), st, dl)] += tmp
+    nb = max(1, DEPTHWISE_BLOCK_ELEMS // (c * ho * wo))
+    tmp = np.empty((min(nb, n), c, ho, wo), dtype=grad.dtype)
+    for n0 in range(0, n, nb):
+        gb, db = g5[n0:n0 + nb], dxp[n0:n0 + nb]
+        t = tmp[:len(gb)]
+        for i in range(kh):
+            for j in range(kw):
+                if mult == 1:
+                    np.multiply(gb[:, :, 0], w4[:, 0, i, j, None, None], out=t)
+                else:
+                    np.einsum("ncmab,cm->ncab", gb, w4[:, :, i, j], out=t)
+                db[_window(i, j, (ho, wo), st, dl)] += t
     return _crop(dxp, pads)
 
 
