@@ -635,12 +635,17 @@ class Conv1d(Function):
         try:
             s, d = (_single(v, what, op) for v, what in ((stride, "stride"), (dilation, "dilation")))
             k_eff = (w.shape[2] - 1) * d + 1
+            expected = "an int, (left, right), 'valid' or 'same'"
             if isinstance(padding, str):
-                pad = _resolve_padding(padding, (1, x.shape[2]), (1, k_eff), (1, s), op, allow_explicit=False)[1]
+                if padding.lower() not in ("valid", "same"):
+                    raise ValueError(f"{op}: unknown padding {padding!r}; expected {expected}")
+                pad = _resolve_padding(padding, (1, x.shape[2]), (1, k_eff), (1, s), op)[1]
             elif isinstance(padding, (tuple, list)) and len(padding) == 2:
                 pad = _pair(tuple(padding), "padding", op, minimum=0)
-            else:
+            elif isinstance(padding, (int, np.integer)) and not isinstance(padding, bool):
                 pad = (_single(padding, "padding", op, minimum=0),) * 2
+            else:
+                raise TypeError(f"{op}: padding must be {expected}, got {padding!r}")
         except (TypeError, ValueError) as e:
             raise _with_shapes(e, x, w) from None
         x4, w4 = x[:, :, None, :], w[:, :, None, :]                     # (N, C, 1, L), (F, C/G, 1, K) views
