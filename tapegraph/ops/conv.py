@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -367,10 +368,27 @@ def _gemm_weight_grad(x, grad, k, pads, st, dl, groups, cols=None):
 
 
 # Depthwise (one input channel per group, C = G, F = C*M): a loop over the KH*KW kernel offsets of elementwise
-# multiply-accumulates on strided (N, C, Ho, Wo) window views; no GEMM (its inner dimension would be 1). Forward and
-# input gradient run a batch block at a time (DEPTHWISE_BLOCK_ELEMS output elements) so that the accumulator and
-# its temporary stay in cache across the offsets: ~1.5x faster than whole-batch passes (PERF-NOTES).
+# multiply-accumulates on strided (N, C, Ho, Wo) window views; no GEMM (its inner dimension would be 1). All three
+# passes run a batch block at a time (DEPTHWISE_BLOCK_ELEMS output elements), so that the block's accumulator,
+# temporary and inputs stay in cache across the offsets (~1.5x faster than whole-batch passes), and blocks run on
+# DEPTHWISE_THREADS threads (numpy releases the GIL in its elementwise loops; blocks write disjoint slices).
 DEPTHWISE_BLOCK_ELEMS = 1 << 19
+DEPTHWISE_THREADS = FFT_WORKERS
+_pool = None
+_pool_lock = threading.Lock()
+
+
+def _blocks(fn, n: int, nb: int) -> list:
+    """[fn(n0, n1) for each batch block], on DEPTHWISE_THREADS threads when there are several blocks."""
+    spans = [(n0, min(n, n0 + nb)) for n0 in range(0, n, nb)]
+    if DEPTHWISE_THREADS < 2 or len(spans) < 2:
+        return [fn(*sp) for sp in spans]
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+            _pool = ThreadPoolExecutor(DEPTHWISE_THREADS, thread_name_prefix="tapegraph-depthwise")
+    return list(_pool.map(lambda sp: fn(*sp), spans))
 
 
 def _depthwise_forward(x, w, b, pads, st, dl, out_hw):
@@ -380,17 +398,17 @@ def _depthwise_forward(x, w, b, pads, st, dl, out_hw):
     xp = _pad(x, pads)
     wk = w.reshape(c, mult, kh, kw)[..., None, None]                   # (C, M, KH, KW, 1, 1)
     out = np.empty((n, c, mult) + tuple(out_hw), dtype=x.dtype)        # (N, C, M, Ho, Wo) = (N, F, Ho, Wo)
-    nb = max(1, DEPTHWISE_BLOCK_ELEMS // out[0].size)
-    tmp = np.empty((min(nb, n),) + out.shape[1:], dtype=x.dtype)
-    for n0 in range(0, n, nb):
-        o, xb = out[n0:n0 + nb], xp[n0:n0 + nb]
-        t = tmp[:len(o)]
+
+    def block(n0, n1):
+        o, xb = out[n0:n1], xp[n0:n1]
+        t = np.empty_like(o)
         for i in range(kh):
             for j in range(kw):
                 win = xb[_window(i, j, out_hw, st, dl)][:, :, None]     # (nb, C, 1, Ho, Wo) view
                 np.multiply(win, wk[:, :, i, j], out=o if i == j == 0 else t)
                 if i or j:
                     o += t
+    _blocks(block, n, max(1, DEPTHWISE_BLOCK_ELEMS // out[0].size))
     out = out.reshape(n, f, *out_hw)
     if b is not None:
         out += b[:, None, None]
@@ -404,11 +422,10 @@ def _depthwise_input_grad(grad, w, in_hw, pads, st, dl, groups):
     g5 = grad.reshape(n, c, mult, ho, wo)                              # a view, also of an F-major gradient
     w4 = w.reshape(c, mult, kh, kw)
     dxp = np.zeros((n, c, in_hw[0] + sum(pads[0]), in_hw[1] + sum(pads[1])), dtype=grad.dtype)
-    nb = max(1, DEPTHWISE_BLOCK_ELEMS // (c * ho * wo))
-    tmp = np.empty((min(nb, n), c, ho, wo), dtype=grad.dtype)
-    for n0 in range(0, n, nb):
-        gb, db = g5[n0:n0 + nb], dxp[n0:n0 + nb]
-        t = tmp[:len(gb)]
+
+    def block(n0, n1):
+        gb, db = g5[n0:n1], dxp[n0:n1]
+        t = np.empty((n1 - n0, c, ho, wo), dtype=grad.dtype)
         for i in range(kh):
             for j in range(kw):
                 if mult == 1:
@@ -416,6 +433,7 @@ def _depthwise_input_grad(grad, w, in_hw, pads, st, dl, groups):
                 else:
                     np.einsum("ncmab,cm->ncab", gb, w4[:, :, i, j], out=t)
                 db[_window(i, j, (ho, wo), st, dl)] += t
+    _blocks(block, n, max(1, DEPTHWISE_BLOCK_ELEMS // (c * ho * wo)))
     return _crop(dxp, pads)
 
 
@@ -424,12 +442,15 @@ def _depthwise_weight_grad(x, grad, k, pads, st, dl, groups):
     c, mult = groups, f // groups
     xp = _pad(x, pads)
     g5 = grad.reshape(n, c, mult, ho, wo)
-    dw = np.empty((c, mult) + tuple(k), dtype=grad.dtype)
-    for i in range(k[0]):
-        for j in range(k[1]):
-            win = xp[_window(i, j, (ho, wo), st, dl)]                   # (N, C, Ho, Wo) view
-            dw[:, :, i, j] = np.einsum("ncab,ncmab->cm", win, g5)
-    return dw.reshape(f, 1, k[0], k[1])
+
+    def block(n0, n1):
+        dw = np.empty((c, mult) + tuple(k), dtype=grad.dtype)
+        xb, gb = xp[n0:n1], g5[n0:n1]
+        for i in range(k[0]):
+            for j in range(k[1]):
+                dw[:, :, i, j] = np.einsum("ncab,ncmab->cm", xb[_window(i, j, (ho, wo), st, dl)], gb)
+        return dw
+    return sum(_blocks(block, n, max(1, DEPTHWISE_BLOCK_ELEMS // (f * ho * wo)))).reshape(f, 1, k[0], k[1])
 
 
 def _as_f_major(grad):

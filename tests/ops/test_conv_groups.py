@@ -247,3 +247,16 @@ def test_conv1d_bad_input(args, kwargs, exc, words):
     assert msg.startswith("conv1d: "), msg
     for word in words:
         assert word in msg, msg
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_depthwise_batch_blocks_and_threads_give_the_same_result(monkeypatch, threads):
+    rng = np.random.default_rng(4)
+    x, w, b = rng.standard_normal((5, 3, 7, 6)), rng.standard_normal((6, 1, 3, 2)), rng.standard_normal(6)
+    kw = dict(stride=(2, 1), padding=1, dilation=(1, 2), groups=3, algorithm="depthwise")
+    y, up, ref, _ = _run(tg.conv2d, (x, w, b), **kw)
+    monkeypatch.setattr(conv_mod, "DEPTHWISE_BLOCK_ELEMS", 1)            # one image per block
+    monkeypatch.setattr(conv_mod, "DEPTHWISE_THREADS", threads)
+    y2, _, got, _ = _run(tg.conv2d, (x, w, b), **kw)
+    for a, r in zip((y2, *got), (y, *ref)):
+        np.testing.assert_allclose(a, r, rtol=1e-12, atol=1e-12)
