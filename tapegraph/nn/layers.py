@@ -377,7 +377,8 @@ class Dense(Layer):
         return _apply_activation(self.activation, y)
 
     def extra_repr(self):
-        act = "" if self.activation is None else f", activation={getattr(self.activation, '__name__', self.activation)!r}"
+        act = getattr(self.activation, "__name__", self.activation)
+        act = "" if act is None else f", activation={act!r}"
         return f"{self.units}" + act + ("" if self.use_bias else ", use_bias=False")
 
 

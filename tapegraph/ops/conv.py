@@ -1,4 +1,6 @@
-"""2-D convolution (cross-correlation, as in every DL framework): NCHW input, OIHW weight, optional fused bias.
+"""Convolution ops (cross-correlation, as in every DL framework), NCHW input, OIHW weight, optional fused bias:
+``conv2d`` (with ``groups``), ``conv1d`` (conv2d's kernels on an (N, C, 1, L) view, one conv1d record) and
+``conv_transpose2d`` (conv2d's input gradient as its forward, conv2d's forward as its input gradient).
 
 Algorithms (``algorithm=``; the one used is recorded on the Node as ``attrs["algorithm"]``):
 
@@ -13,8 +15,14 @@ Algorithms (``algorithm=``; the one used is recorded on the Node as ``attrs["alg
 - ``"fft"``: all three passes in the frequency domain (rfft2 over the spatial axes at a 5-smooth length >= the
   padded size, so circular equals linear; one batched (.., A, B) @ (.., B, C) product per frequency; the inverse
   cropped to the needed lags and strides). The forward's input and kernel spectra are kept for backward.
+- ``"depthwise"`` (one input channel per group): a loop over the KH*KW kernel offsets of elementwise multiply-adds
+  on strided window views, for all three passes (see ``_depthwise_forward``).
 - ``"auto"``: a cost model per (shapes, stride, padding, dilation, dtype), cached process-wide in ``AUTO_CHOICES``.
   GEMM paths for small kernels (im2col unless its columns would exceed ``IM2COL_MAX_BYTES``), FFT for large ones.
+  With groups > 1: "depthwise" for one input channel per group, else im2col/sliding (FFT is groups=1 only).
+
+Groups: the GEMM paths split channels as (G, C/G) and filters as (G, F/G) and run one ``np.matmul`` over the
+(G, ...) stacks (groups=1 is G = 1 of the same code).
 
 The weight gradient is selectable on its own (``weight_grad="gemm"`` or ``"fft"``; recorded as
 ``attrs["weight_grad"]``): FFT correlation of input and output gradient, summing over the batch per frequency.
