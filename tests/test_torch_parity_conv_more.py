@@ -107,3 +107,8 @@ def test_layers_match_torch_modules():
                   tnn.ConvTranspose2d(4, 3, 4, stride=2, output_padding=1).double(), x)
     _layer_parity(nn.Conv1D(6, 3, strides=2, groups=2, **kw), tnn.Conv1d(4, 6, 3, stride=2, groups=2).double(),
                   x[:, :, 0])
+
+
+def test_conv1d_large_kernel_takes_the_fft_path():
+    tape = _compare(tg.conv1d, F.conv1d, [(8, 16, 400), (32, 16, 63), (32,)], np.float64, 1e-9, padding=5, stride=2)
+    assert tape[0].attrs["algorithm"] == "fft"

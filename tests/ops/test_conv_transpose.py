@@ -192,3 +192,17 @@ def test_bad_argument_types_raise_type_error(kwargs):
 def test_dtype_mismatch_is_a_type_error():
     with pytest.raises(TypeError, match=r"^conv_transpose2d: .*float32, float64"):
         tg.conv_transpose2d(tg.tensor(X), tg.tensor(W.astype(np.float64), dtype=np.float64))
+
+
+@pytest.mark.parametrize("cfg", [GRID[2], GRID[4], GRID[5]], ids=["k4s2", "asym", "groups"])
+def test_sliding_path_when_columns_exceed_the_budget(monkeypatch, cfg):
+    """Past IM2COL_MAX_BYTES the forward adds one GEMM per kernel offset and the backward keeps no columns."""
+    from tapegraph.ops import conv as conv_mod
+    monkeypatch.setattr(conv_mod, "IM2COL_MAX_BYTES", 0)
+    s, p, op, d, g = cfg[8], cfg[9], cfg[10], cfg[11], cfg[5]
+    arrays = _inputs(cfg, 5)
+    y, up, got, tape = _run(arrays, stride=s, padding=p, output_padding=op, dilation=d, groups=g)
+    assert tape[0].attrs["algorithm"] == "sliding"
+    ry, grads = naive_transpose(*arrays, s, p, op, d, g)
+    for a, r in zip((y, *got), (ry, *grads(up))):
+        np.testing.assert_allclose(a, r, rtol=1e-10, atol=1e-10)
