@@ -416,7 +416,7 @@ def _depthwise_forward(x, w, b, pads, st, dl, out_hw):
                 np.multiply(win, wk[:, :, i, j], out=o if i == j == 0 else t)
                 if i or j:
                     o += t
-    _blocks(block, n, max(1, DEPTHWISE_BLOCK_ELEMS // out[0].size))
+    _blocks(block, n, max(1, DEPTHWISE_BLOCK_ELEMS // max(1, f * out_hw[0] * out_hw[1])))
     out = out.reshape(n, f, *out_hw)
     if b is not None:
         out += b[:, None, None]
@@ -441,7 +441,7 @@ def _depthwise_input_grad(grad, w, in_hw, pads, st, dl, groups):
                 else:
                     np.einsum("ncmab,cm->ncab", gb, w4[:, :, i, j], out=t)
                 db[_window(i, j, (ho, wo), st, dl)] += t
-    _blocks(block, n, max(1, DEPTHWISE_BLOCK_ELEMS // (c * ho * wo)))
+    _blocks(block, n, max(1, DEPTHWISE_BLOCK_ELEMS // max(1, c * ho * wo)))
     return _crop(dxp, pads)
 
 
@@ -458,7 +458,9 @@ def _depthwise_weight_grad(x, grad, k, pads, st, dl, groups):
             for j in range(k[1]):
                 dw[:, :, i, j] = np.einsum("ncab,ncmab->cm", xb[_window(i, j, (ho, wo), st, dl)], gb)
         return dw
-    return sum(_blocks(block, n, max(1, DEPTHWISE_BLOCK_ELEMS // (f * ho * wo)))).reshape(f, 1, k[0], k[1])
+    parts = _blocks(block, n, max(1, DEPTHWISE_BLOCK_ELEMS // max(1, f * ho * wo)))
+    dw = sum(parts[1:], parts[0]) if parts else np.zeros((c, mult) + tuple(k), dtype=grad.dtype)
+    return dw.reshape(f, 1, k[0], k[1])
 
 
 def _as_f_major(grad):

@@ -262,3 +262,15 @@ def test_depthwise_batch_blocks_and_threads_give_the_same_result(monkeypatch, th
     y2, _, got, _ = _run(tg.conv2d, (x, w, b), **kw)
     for a, r in zip((y2, *got), (y, *ref)):
         np.testing.assert_allclose(a, r, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("w_shape,groups,fn", [
+    ((4, 1, 3, 3), 4, tg.conv2d), ((4, 2, 3, 3), 2, tg.conv2d), ((4, 1, 3, 3), 4, tg.conv_transpose2d),
+    ((4, 2, 3, 3), 2, tg.conv_transpose2d)])
+def test_empty_batch(w_shape, groups, fn):
+    x = tg.tensor(np.zeros((0, 4, 5, 5)), requires_grad=True, dtype=np.float64)
+    w = tg.tensor(np.ones(w_shape), requires_grad=True, dtype=np.float64)
+    with tg.Tape() as tape:
+        y = fn(x, w, groups=groups)
+    tape.backward(y, np.ones(y.shape))
+    assert y.shape[0] == 0 and x.grad.shape == x.shape and w.grad.shape == w.shape and not w.grad.any()
