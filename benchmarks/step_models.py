@@ -12,7 +12,11 @@ Models (all float32, 1x28x28 inputs, 10 classes, softmax cross-entropy from logi
   dense10.
 - ``resnet_small``: conv16(3x3)-BN-relu, then 3 stages of two residual blocks (16/32/64 channels; the first block
   of stages 2 and 3 has stride 2 and a 1x1 conv + BN shortcut), global average pool, dense10.
-- ``depthwise_block`` / ``conv_transpose_decoder``: listed only when tapegraph has the layers (see ``available``).
+- ``depthwise_block``: conv32(3x3)-BN-relu, depthwise 3x3-BN-relu, conv64(1x1)-BN-relu, depthwise 3x3 stride 2-BN-
+  relu, conv128(1x1)-BN-relu, global average pool, dense10 (a MobileNet block pair).
+- ``conv_transpose_decoder``: conv16(3x3, stride 2)-relu-conv32(3x3, stride 2)-relu, then two 3x3 stride-2
+  transposed convs (16, 1 channels) back to 1x28x28; mean squared error against the input.
+Both are listed only when tapegraph has the layers (see ``available``).
 """
 from __future__ import annotations
 
@@ -87,12 +91,41 @@ def _tg_models():
         def forward(self, x):
             return self.head(tg.mean(self.blocks(self.stem(x)), axis=(2, 3)))
 
-    return {"mnist_cnn": mnist_cnn, "mnist_cnn_predict": mnist_cnn, "lenet5": lenet5, "resnet_small": ResNet}
+    class DepthwiseBlock(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential([
+                nn.Conv2D(32, 3, padding=1, use_bias=False), nn.BatchNorm(), nn.ReLU(),
+                nn.DepthwiseConv2D(3, padding=1, use_bias=False), nn.BatchNorm(), nn.ReLU(),
+                nn.Conv2D(64, 1, use_bias=False), nn.BatchNorm(), nn.ReLU(),
+                nn.DepthwiseConv2D(3, strides=2, padding=1, use_bias=False), nn.BatchNorm(), nn.ReLU(),
+                nn.Conv2D(128, 1, use_bias=False), nn.BatchNorm(), nn.ReLU()])
+            self.head = nn.Dense(10)
+
+        def forward(self, x):
+            return self.head(tg.mean(self.body(x), axis=(2, 3)))
+
+    def decoder():
+        return nn.Sequential([
+            nn.Conv2D(16, 3, strides=2, padding=1), nn.ReLU(), nn.Conv2D(32, 3, strides=2, padding=1), nn.ReLU(),
+            nn.Conv2DTranspose(16, 3, strides=2, padding="same"), nn.ReLU(),
+            nn.Conv2DTranspose(1, 3, strides=2, padding="same")], input_shape=(1, 28, 28))
+
+    return {"mnist_cnn": mnist_cnn, "mnist_cnn_predict": mnist_cnn, "lenet5": lenet5, "resnet_small": ResNet,
+            "depthwise_block": DepthwiseBlock, "conv_transpose_decoder": decoder}
+
+
+def _loss(model, out, x, y):
+    """Softmax cross-entropy from logits; the decoder reconstructs its input (mean squared error)."""
+    from tapegraph import losses
+    if model == "conv_transpose_decoder":
+        return losses.mean_squared_error(out, x)
+    return losses.categorical_crossentropy(out, y, from_logits=True)
 
 
 def _tg_step(model: str, batch: int):
     import tapegraph as tg
-    from tapegraph import losses, optim
+    from tapegraph import optim
 
     tg.manual_seed(0)
     net = _tg_models()[model]()
@@ -104,7 +137,7 @@ def _tg_step(model: str, batch: int):
 
     def step():
         with tg.Tape() as tape:
-            loss = losses.categorical_crossentropy(net(x), y, from_logits=True)
+            loss = _loss(model, net(x), x, y)
         tape.backward(loss)
         opt.step()
         opt.zero_grad()
@@ -114,7 +147,7 @@ def _tg_step(model: str, batch: int):
 def tg_profile(model: str, batch: int, warmup: int = 2):
     """A ``Tape(profile=True)`` of one training step of ``model``, after ``warmup`` unprofiled steps."""
     import tapegraph as tg
-    from tapegraph import losses, optim
+    from tapegraph import optim
 
     tg.manual_seed(0)
     net = _tg_models()[model]()
@@ -123,7 +156,7 @@ def tg_profile(model: str, batch: int, warmup: int = 2):
     opt = optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
     for i in range(warmup + 1):
         with tg.Tape(profile=i == warmup) as tape:
-            loss = losses.categorical_crossentropy(net(x), y, from_logits=True)
+            loss = _loss(model, net(x), x, y)
         tape.backward(loss)
         opt.step()
         opt.zero_grad()
@@ -175,7 +208,27 @@ def _torch_models():
         def forward(self, x):
             return self.head(self.blocks(self.stem(x)).mean(dim=(2, 3)))
 
-    return {"mnist_cnn": mnist_cnn, "mnist_cnn_predict": mnist_cnn, "lenet5": lenet5, "resnet_small": ResNet}
+    class DepthwiseBlock(tnn.Module):
+        def __init__(self):
+            super().__init__()
+
+            def cbr(cin, cout, k, stride=1, groups=1):
+                return [tnn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False), tnn.BatchNorm2d(cout),
+                        tnn.ReLU()]
+            self.body = tnn.Sequential(*cbr(1, 32, 3), *cbr(32, 32, 3, groups=32), *cbr(32, 64, 1),
+                                       *cbr(64, 64, 3, 2, groups=64), *cbr(64, 128, 1))
+            self.head = tnn.Linear(128, 10)
+
+        def forward(self, x):
+            return self.head(self.body(x).mean(dim=(2, 3)))
+
+    def decoder():
+        return tnn.Sequential(tnn.Conv2d(1, 16, 3, 2, 1), tnn.ReLU(), tnn.Conv2d(16, 32, 3, 2, 1), tnn.ReLU(),
+                              tnn.ConvTranspose2d(32, 16, 3, 2, 1, output_padding=1), tnn.ReLU(),
+                              tnn.ConvTranspose2d(16, 1, 3, 2, 1, output_padding=1))
+
+    return {"mnist_cnn": mnist_cnn, "mnist_cnn_predict": mnist_cnn, "lenet5": lenet5, "resnet_small": ResNet,
+            "depthwise_block": DepthwiseBlock, "conv_transpose_decoder": decoder}
 
 
 def _torch_step(model: str, batch: int):
@@ -192,7 +245,9 @@ def _torch_step(model: str, batch: int):
                 return net(xt).numpy()
         return predict
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
-    lossf = torch.nn.CrossEntropyLoss()
+    lossf = torch.nn.MSELoss() if model == "conv_transpose_decoder" else torch.nn.CrossEntropyLoss()
+    if model == "conv_transpose_decoder":
+        yt = xt
 
     def step():
         loss = lossf(net(xt), yt)

@@ -3,21 +3,21 @@
 A step allocates the same large arrays every time (activations, im2col columns, gradients). With glibc's default
 malloc thresholds each one above the mmap threshold is a fresh ``mmap`` whose pages fault in on first touch and
 are unmapped on free: up to a third of a small CNN's step (PERF-NOTES). The hot ops take their large outputs and
-scratch arrays from ``empty(shape, dtype)`` instead of ``np.empty``: a pool keyed by (shape, dtype) that hands
-back an array nobody references any more. A pooled array is free when the pool's list holds the only reference
-to it: a NumPy view keeps its base alive, so a Tensor, a tape record, a saved array or a user's variable that
-still reaches the array (or any view of it) keeps it busy. The tape knows every shape after the first step, so
-from the second step on a steady loop allocates nothing large.
+scratch arrays from ``empty(shape, dtype)`` instead of ``np.empty``: a view of a raw byte block from a pool, the
+smallest free block that holds the request (and is at most ``SLACK`` times its size), else a new block. A block is
+free when the pool holds the only reference to it: a NumPy view keeps its base alive, so a Tensor, a tape record,
+a saved array or a user's variable that still reaches any array carved from the block keeps it busy. Blocks are
+matched by size, not shape, so a step's transient scratch is reused by its later arrays as malloc would, and the
+resident peak stays that of an unpooled step. From the second step on, a steady loop allocates nothing large.
 
 The contents of an array from ``empty`` are stale: callers overwrite every element (``out=``, ``copyto``) or
-call ``zeros``. Arrays under ``MIN_BYTES`` come from NumPy (malloc serves those without page faults). The pool
-keeps at most ``MAX_PER_KEY`` arrays per key and ``MAX_BYTES`` in all; past that, arrays come fresh and are
-not kept. ``clear()`` frees every pooled array nobody holds; ``TAPEGRAPH_BUFFER_POOL=0`` in the environment turns
-pooling off (every call allocates, as ``np.empty`` does). The price is a resident size that stays at the step's
-peak between steps, like the malloc thresholds ``tapegraph.allocator.tune()`` raises.
+call ``zeros``. Requests under ``MIN_BYTES`` come from NumPy (malloc serves those without page faults). The pool
+holds at most ``MAX_BYTES``; past that, arrays come fresh and are not kept. ``clear()`` forgets every block (those
+in use live on with their holders); ``TAPEGRAPH_BUFFER_POOL=0`` in the environment turns pooling off.
 """
 from __future__ import annotations
 
+import bisect
 import os
 import sys
 import threading
@@ -25,59 +25,60 @@ import threading
 import numpy as np
 
 MIN_BYTES = 1 << 17                  # glibc's default mmap threshold: smaller blocks come from the heap
-MAX_PER_KEY = 8
+SLACK = 2                            # a request takes a free block of at most SLACK times its size
 MAX_BYTES = 1 << 30
 
 enabled = os.environ.get("TAPEGRAPH_BUFFER_POOL", "1") != "0"
-_pool: dict = {}
+_sizes: list = []                    # block sizes, ascending
+_blocks: list = []                   # uint8 blocks, in the order of _sizes
 _lock = threading.Lock()
-_held = [0]                          # bytes held by the pool
 _getrefcount = sys.getrefcount
 
 
-def _find_free(arrays, free_refs):
-    for a in arrays:
-        if _getrefcount(a) == free_refs:
-            return a
+def _find_free(blocks, start, limit, free_refs):
+    for i in range(start, len(blocks)):
+        blk = blocks[i]
+        if blk.nbytes > limit:
+            return None
+        if _getrefcount(blk) == free_refs:
+            return blk
     return None
 
 
 def _calibrate() -> int:
-    """References a free pooled array shows inside ``_find_free`` (the list's, the loop's, the call's): measured,
-    not assumed, since interpreters differ in how loops hold their items."""
-    probe = [np.empty(1)]
-    counts = []
-    for a in probe:
-        counts.append(_getrefcount(a))
-    return counts[0]
+    """References a free block shows inside ``_find_free`` (the list's, the local's, the call's): measured, not
+    assumed, since interpreters differ in how they hold locals."""
+    return _find_free_count([np.empty(8, np.uint8)])
+
+
+def _find_free_count(blocks):
+    blk = blocks[0]
+    return _getrefcount(blk)
 
 
 _FREE_REFS = _calibrate()
 
 
 def empty(shape, dtype=np.float32) -> np.ndarray:
-    """An uninitialised C-contiguous array of ``shape``/``dtype``, reused from the pool when one is free."""
+    """An uninitialised C-contiguous array of ``shape``/``dtype``, carved from a free pooled block if one fits."""
     dtype = np.dtype(dtype)
-    shape = tuple(int(s) for s in shape) if not isinstance(shape, (int, np.integer)) else (int(shape),)
+    shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(v) for v in shape)
     nbytes = dtype.itemsize
-    for s in shape:
-        nbytes *= s
+    for v in shape:
+        nbytes *= v
     if not enabled or nbytes < MIN_BYTES:
         return np.empty(shape, dtype)
-    key = (shape, dtype)
     with _lock:
-        arrays = _pool.get(key)
-        if arrays is None:
-            arrays = _pool[key] = []
-        else:
-            a = _find_free(arrays, _FREE_REFS)
-            if a is not None:
-                return a
-        a = np.empty(shape, dtype)
-        if len(arrays) < MAX_PER_KEY and _held[0] + nbytes <= MAX_BYTES:
-            arrays.append(a)
-            _held[0] += nbytes
-        return a
+        i = bisect.bisect_left(_sizes, nbytes)
+        blk = _find_free(_blocks, i, SLACK * nbytes, _FREE_REFS)
+        if blk is None:
+            size = -(-nbytes // 4096) * 4096
+            blk = np.empty(size, np.uint8)
+            if sum(_sizes) + size <= MAX_BYTES:
+                j = bisect.bisect_right(_sizes, size)
+                _sizes.insert(j, size)
+                _blocks.insert(j, blk)
+        return blk[:nbytes].view(dtype).reshape(shape)
 
 
 def zeros(shape, dtype=np.float32) -> np.ndarray:
@@ -95,13 +96,13 @@ def empty_in_order_of(like: np.ndarray, shape, dtype, zero: bool = False) -> np.
 
 
 def clear():
-    """Forget every pooled array that nobody holds (those still in use stay alive with their holders)."""
+    """Forget every pooled block (blocks still in use stay alive with their holders)."""
     with _lock:
-        _pool.clear()
-        _held[0] = 0
+        _sizes.clear()
+        _blocks.clear()
 
 
 def stats() -> dict:
-    """{"arrays": pooled arrays, "bytes": their total size, "keys": distinct (shape, dtype)}."""
+    """{"blocks": pooled blocks, "bytes": their total size}."""
     with _lock:
-        return {"arrays": sum(len(v) for v in _pool.values()), "bytes": _held[0], "keys": len(_pool)}
+        return {"blocks": len(_blocks), "bytes": sum(_sizes)}

@@ -8,7 +8,7 @@ from tapegraph import buffers, losses, nn
 from tests.ops.cases import run_case
 from tests.ops.test_registry import all_cases
 
-POOLED_OPS = ("relu", "sigmoid", "max_pool2d", "avg_pool2d", "conv2d", "batch_norm")
+POOLED_OPS = ("relu", "sigmoid", "max_pool2d", "avg_pool2d", "conv2d", "conv1d", "conv_transpose2d", "batch_norm")
 BIG = (1 << 16,)                     # 256 KB of float32: above MIN_BYTES
 
 
@@ -21,37 +21,44 @@ def pool_everything(monkeypatch):
     buffers.clear()
 
 
-def test_a_free_array_is_reused_and_a_held_one_is_not():
+def _addr(a):
+    return a.__array_interface__["data"][0]
+
+
+def test_a_free_block_is_reused_and_a_held_one_is_not():
     buffers.clear()
     a = buffers.empty(BIG, np.float32)
-    first = id(a)
+    first = _addr(a)
     del a
     b = buffers.empty(BIG, np.float32)
-    assert id(b) == first                             # nobody held it: the same array again
+    assert _addr(b) == first                          # nobody held it: the same memory again
     view = b[::2]
     del b
     c = buffers.empty(BIG, np.float32)
-    assert id(c) != first                             # a view keeps its base busy
-    assert np.shares_memory(view, view.base) and not np.shares_memory(c, view)
-    d = buffers.empty(BIG, np.float64)
-    assert d.dtype == np.float64 and not np.shares_memory(c, d)
+    assert _addr(c) != first                          # a view keeps its block busy
+    assert not np.shares_memory(c, view)
+    del view
+    d = buffers.empty((BIG[0] // 2,), np.float64)     # same bytes, another shape and dtype: the free block
+    assert _addr(d) == first and d.dtype == np.float64 and d.shape == (BIG[0] // 2,)
+    e = buffers.empty((BIG[0] // 4,), np.float32)     # a quarter of the block: too small for it (SLACK), fresh
+    assert _addr(e) not in (first, _addr(c), _addr(d))
     buffers.clear()
 
 
-def test_small_arrays_disabled_pool_and_caps_bypass_the_pool(monkeypatch):
+def test_small_arrays_disabled_pool_and_cap_bypass_the_pool(monkeypatch):
     buffers.clear()
-    assert buffers.stats()["arrays"] == 0
+    assert buffers.stats()["blocks"] == 0
     small = buffers.empty((4,), np.float32)
-    assert buffers.stats()["arrays"] == 0 and small.shape == (4,)
-    monkeypatch.setattr(buffers, "MAX_PER_KEY", 2)
+    assert buffers.stats()["blocks"] == 0 and small.shape == (4,)
+    monkeypatch.setattr(buffers, "MAX_BYTES", 2 * BIG[0] * 4)
     held = [buffers.empty(BIG) for _ in range(3)]
-    assert buffers.stats()["arrays"] == 2 and len({id(h) for h in held}) == 3
+    assert buffers.stats() == {"blocks": 2, "bytes": 2 * BIG[0] * 4} and len({_addr(h) for h in held}) == 3
     monkeypatch.setattr(buffers, "enabled", False)
     del held
     e1, e2 = buffers.empty(BIG), buffers.empty(BIG)
-    assert buffers.stats()["arrays"] == 2 and not np.shares_memory(e1, e2)
+    assert buffers.stats()["blocks"] == 2 and not np.shares_memory(e1, e2)
     buffers.clear()
-    assert buffers.stats() == {"arrays": 0, "bytes": 0, "keys": 0}
+    assert buffers.stats() == {"blocks": 0, "bytes": 0}
 
 
 def test_zeros_and_memory_order():
@@ -59,7 +66,8 @@ def test_zeros_and_memory_order():
     a = buffers.empty(BIG)
     a.fill(7)
     del a
-    assert not buffers.zeros(BIG).any()              # a reused array is cleared by zeros()
+    z = buffers.zeros(BIG)
+    assert not z.any() and z.flags.c_contiguous and z.flags.writeable  # a reused block is cleared by zeros()
     like = np.empty((3, 2, 5, 7), np.float32).transpose(1, 0, 2, 3)      # (N, C, H, W) over (C, N, H, W)
     out = buffers.empty_in_order_of(like, (2, 3, 6, 8), np.float32)
     assert out.shape == (2, 3, 6, 8) and out.transpose(1, 0, 2, 3).flags.c_contiguous
@@ -91,7 +99,7 @@ def _cnn_grads(steps):
 
 def test_repeated_steps_match_unpooled(pool_everything, monkeypatch):
     pooled = _cnn_grads(3)
-    assert buffers.stats()["arrays"] > 0
+    assert buffers.stats()["blocks"] > 0
     monkeypatch.setattr(buffers, "enabled", False)
     plain = _cnn_grads(3)
     for step_p, step_q in zip(pooled, plain):
