@@ -94,17 +94,20 @@ def engine_env(engine: str, threads: int, tapegraph_malloc: str, root: str) -> d
 
 
 def run_one(engine, model, batch, args) -> dict:
-    """One process. ``engine`` may carry a malloc mode for tapegraph's process (``tapegraph@off``); ``base`` is
-    tapegraph from the checkout ``--base`` names (before/after comparisons)."""
+    """One process. ``engine`` may carry a malloc mode for tapegraph's process (``tapegraph@off``) and extra
+    environment (``tapegraph+TAPEGRAPH_NUM_THREADS=1``); ``base`` is tapegraph from the checkout ``--base`` names
+    (before/after comparisons)."""
+    engine, *extra = engine.split("+")
     engine, _, malloc = engine.partition("@")
     root = os.path.dirname(HERE)
     if engine == "base":
         engine, root = "tapegraph", os.path.abspath(args.base)
-    cmd = [sys.executable, os.path.join(root, "benchmarks", "steps.py"), "--worker", engine, model, str(batch), "--steps",
-           str(args.steps), "--warmup", str(args.warmup), "--seconds", str(args.seconds), "--threads",
-           str(args.threads)]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=engine_env(engine, args.threads,
-                                                                             malloc or args.tapegraph_malloc, root))
+    cmd = [sys.executable, os.path.join(root, "benchmarks", "steps.py"), "--worker", engine, model, str(batch),
+           "--steps", str(args.steps), "--warmup", str(args.warmup), "--seconds", str(args.seconds),
+           "--threads", str(args.threads)]
+    env = engine_env(engine, args.threads, malloc or args.tapegraph_malloc, root)
+    env.update(kv.split("=", 1) for kv in extra)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if out.returncode != 0:
         raise SystemExit(f"steps.py: {engine} {model} batch {batch} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -130,7 +133,8 @@ def main(argv=None):
     ap.add_argument("--models", nargs="*", help="model names (default: all that tapegraph has)")
     ap.add_argument("--batches", nargs="*", type=int, help="batch sizes (default: each model's standard ones)")
     ap.add_argument("--engines", nargs="*", default=list(ENGINES),
-                    help="tapegraph, torch, base (see --base); a suffix @same|import|off sets tapegraph's malloc mode")
+                    help="tapegraph, torch, base (see --base); a suffix @same|import|off sets tapegraph's malloc mode, "
+                         "+VAR=VALUE adds to the process's environment")
     ap.add_argument("--base", help="another checkout; the engine 'base' runs tapegraph from it")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--steps", type=int, default=20)
@@ -181,7 +185,7 @@ def main(argv=None):
         results[key] = {}
         for engine, rs in per.items():
             results[key][engine] = {"median_ms": statistics.median(r["median_ms"] for r in rs),
-                                    "min_ms": min(r["min_ms"] for r in rs),
+                                    "min_ms": min(r.get("min_ms", r["median_ms"]) for r in rs),
                                     "per_process_ms": [round(r["median_ms"], 3) for r in rs],
                                     "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in rs),
                                     "kernels": rs[0]["kernels"]}
@@ -195,12 +199,14 @@ def main(argv=None):
     kern = {e: next(iter(results.values()))[e]["kernels"] for e in args.engines} if results else {}
     print(f"_{meta['date']}, {args.threads} threads, {args.repeats} repeats, tapegraph malloc: "
           f"{args.tapegraph_malloc}, load average {min(load):.1f}-{max(load):.1f}_\n")
-    if sorted(args.engines) == sorted(ENGINES):
+    if {"tapegraph", "torch"} <= set(args.engines):
         print(table(results, configs))
-    else:
+        print()
+    if sorted(args.engines) != sorted(ENGINES):
         for key, per in results.items():
-            print(key, "median ms", {e: round(v["median_ms"], 2) for e, v in per.items()},
-                  "best ms", {e: round(v["min_ms"], 2) for e, v in per.items()})
+            print(f"- {key}: median ms", {e: round(v["median_ms"], 2) for e, v in per.items()},
+                  "best ms", {e: round(v["min_ms"], 2) for e, v in per.items()},
+                  "peak RSS MB", {e: round(v["peak_rss_mb"]) for e, v in per.items()})
     print()
     for e, k in kern.items():
         print(f"- {e}: {json.dumps(k)}")

@@ -62,7 +62,8 @@ _FREE_REFS = _calibrate()
 def empty(shape, dtype=np.float32) -> np.ndarray:
     """An uninitialised C-contiguous array of ``shape``/``dtype``, carved from a free pooled block if one fits."""
     dtype = np.dtype(dtype)
-    shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(v) for v in shape)
+    if type(shape) is not tuple:       # (tuple(generator) would leave tracemalloc-visible tuples behind)
+        shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple([int(v) for v in shape])
     nbytes = dtype.itemsize
     for v in shape:
         nbytes *= v
