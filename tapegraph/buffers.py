@@ -4,7 +4,7 @@ A step allocates the same large arrays every time (activations, im2col columns, 
 malloc thresholds each one above the mmap threshold is a fresh ``mmap`` whose pages fault in on first touch and
 are unmapped on free: up to a third of a small CNN's step (PERF-NOTES). The hot ops take their large outputs and
 scratch arrays from ``empty(shape, dtype)`` instead of ``np.empty``: a view of a raw byte block from a pool, the
-smallest free block that holds the request (and is at most ``SLACK`` times its size), else a new block. A block is
+smallest free block that holds the request (at most ``SLACK`` times its size), else a new block. A block is
 free when the pool holds the only reference to it: a NumPy view keeps its base alive, so a Tensor, a tape record,
 a saved array or a user's variable that still reaches any array carved from the block keeps it busy. Blocks are
 matched by size, not shape, so a step's transient scratch is reused by its later arrays as malloc would, and the
@@ -25,7 +25,8 @@ import threading
 import numpy as np
 
 MIN_BYTES = 1 << 17                  # glibc's default mmap threshold: smaller blocks come from the heap
-SLACK = 2                            # a request takes a free block of at most SLACK times its size
+SLACK = float("inf")                 # a request takes a free block of at most SLACK times its size (measured: any
+                                     # size beats 2x, MNIST CNN predict at batch 256 peaks 144 vs 161 MB)
 MAX_BYTES = 1 << 30
 
 enabled = os.environ.get("TAPEGRAPH_BUFFER_POOL", "1") != "0"

@@ -25,7 +25,8 @@ def _addr(a):
     return a.__array_interface__["data"][0]
 
 
-def test_a_free_block_is_reused_and_a_held_one_is_not():
+def test_a_free_block_is_reused_and_a_held_one_is_not(monkeypatch):
+    monkeypatch.setattr(buffers, "SLACK", 2)
     buffers.clear()
     a = buffers.empty(BIG, np.float32)
     first = _addr(a)
