@@ -166,6 +166,13 @@ class Tape:
         from .profile import save_json
         return save_json(self, path)
 
+    def to_onnx(self, path, inputs=None, outputs=None, **options):
+        """Write this tape (recorded in inference) as ONNX; see ``tapegraph.onnx.to_onnx``. ``inputs``: the graph's
+        input tensors (default: the non-trainable leaves read first by an op); ``outputs``: default, the values no
+        op reads. ``options``: opset, dynamic_batch, input_names, output_names. Returns ``path``."""
+        from .onnx import to_onnx
+        return to_onnx(self, path, inputs=inputs, outputs=outputs, **options)
+
     # -- differentiation ---------------------------------------------------------------------------------------
     def backward(self, target, grad=None):
         """Accumulate d(target)/d(leaf) into ``.grad`` of every leaf tensor that requires a gradient."""
