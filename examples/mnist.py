@@ -3,14 +3,14 @@
     python examples/mnist.py                                   # the sample inside the package (6,000 / 1,000 images)
     python examples/mnist.py --data-dir ../shared/data/mnist --epochs 3    # the full official split
 
-Writes OUT/mnist_cnn.npz (weights), OUT/mnist_step.svg (the graph of one training step, by layer) and
-OUT/mnist_step_backward.svg (the same step with its backward pass). Without Graphviz's `dot` program it writes the
+Writes OUT/mnist_cnn.npz (weights), OUT/mnist_step.svg (the graph of one training step, by layer),
+OUT/mnist_step_backward.svg (the same step with its backward pass) and OUT/mnist_curves.png (loss and accuracy per
+epoch, train vs validation; needs matplotlib). Without Graphviz's `dot` program it writes the
 .dot sources instead and says how to install it.
 """
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import sys
 import time
@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 import tapegraph as tg
-from tapegraph import losses, nn, optim
+from tapegraph import nn, optim
 
 
 def build_model() -> nn.Sequential:
@@ -36,8 +36,20 @@ def load(data_dir):
     return (normalise(x_train), y_train), (normalise(x_test), y_test)
 
 
+def save_curves(history, path):
+    """Loss/accuracy curves, train vs validation (needs matplotlib: pip install "tapegraph[plot]"); returns the path
+    written, or None with a note on stderr when matplotlib is missing."""
+    try:
+        history.plot(path)
+    except ImportError as e:
+        print(f"no training curves: {e}", file=sys.stderr)
+        return None
+    return path
+
+
 def render_step(model, loss_fn, x, y, out_dir):
     """Record one training step on its own tape and draw it (forward by layer, then with the backward pass)."""
+    x, y = tg.tensor(x, name="images"), tg.tensor(y, name="labels")   # the graph shows these names
     with tg.Tape(profile=True) as tape:
         loss = loss_fn(model(x), y)
     tape.backward(loss)
@@ -72,13 +84,14 @@ def main(argv=None):
 
     model = build_model()
     model.summary()
-    loss_fn = functools.partial(losses.categorical_crossentropy, from_logits=True)
+    loss_fn = nn.SparseCategoricalCrossentropy(from_logits=True)      # the model ends in Dense(10): logits
     opt = optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
+    model.compile(optimizer=opt, loss=loss_fn, metrics=["accuracy"])
     schedule = optim.CosineAnnealingLR(opt, T_max=max(args.epochs, 1))
 
     start = time.perf_counter()
-    model.fit(x_train, y_train, loss=loss_fn, optimizer=opt, epochs=args.epochs, batch_size=args.batch_size,
-              validation_data=(x_test, y_test), callbacks=[schedule], verbose=args.verbose)
+    history = model.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, validation_data=(x_test, y_test),
+                        callbacks=[schedule], verbose=args.verbose)
     seconds = time.perf_counter() - start
     result = model.evaluate(x_test, y_test, batch_size=256)
     print(f"test accuracy {result['accuracy']:.2%}, test loss {result['loss']:.4f} "
@@ -89,6 +102,9 @@ def main(argv=None):
     model.save(weights)
     tape, written = render_step(model, loss_fn, x_train[:args.batch_size], y_train[:args.batch_size], args.out)
     print(f"saved weights to {weights}; graph of one training step ({len(tape)} ops): {', '.join(written)}")
+    curves = save_curves(history, os.path.join(args.out, "mnist_curves.png"))
+    if curves:
+        print(f"training curves: {curves}")
     tape.summary(top=8)
     return result
 

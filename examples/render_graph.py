@@ -36,7 +36,7 @@ def record_step(batch_size: int, seed: int = 0):
     unrecorded warm-up step, so that the timings are not first-call costs)."""
     tg.manual_seed(seed)
     (x, y), _ = load(None)
-    x, y = x[:batch_size], y[:batch_size]
+    x, y = tg.tensor(x[:batch_size], name="images"), tg.tensor(y[:batch_size], name="labels")
     model = build_model()
     loss_fn = functools.partial(losses.categorical_crossentropy, from_logits=True)
     opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)

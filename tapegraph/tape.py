@@ -147,10 +147,16 @@ class Tape:
         from .viz import to_dot
         return to_dot(self, **options)
 
-    def render(self, path, **options):
-        """Write the graph to ``path`` (.svg/.png/.pdf by suffix); see ``tapegraph.viz.render``."""
+    def render(self, path=None, **options):
+        """Write the graph to ``path`` (.svg/.png/.pdf by suffix), or return it when ``path`` is None; see
+        ``tapegraph.viz.render``."""
         from .viz import render
         return render(self, path, **options)
+
+    def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):
+        """Jupyter shows the graph by layer (SVG; text without Graphviz); see ``tapegraph.viz.tape_mimebundle``."""
+        from .viz import tape_mimebundle
+        return tape_mimebundle(self, include, exclude)
 
     def summary(self, file=None, top=None):
         """Print the profile table of a ``Tape(profile=True)`` (see ``tapegraph.profile.summary``)."""
@@ -384,9 +390,17 @@ def is_grad_enabled() -> bool:
     return _grad_enabled.get()
 
 
+class ScopePart(str):
+    """A scope entry: the module's dotted name (compares as that str) carrying ``kind``, the module's class name."""
+    kind = None
+
+
 @contextlib.contextmanager
-def scope(name: str):
-    """Push a module name onto the recording scope (Module.__call__ uses this)."""
+def scope(name: str, kind: str | None = None):
+    """Push a module name (and its class name, ``kind``) onto the recording scope (Module.__call__ uses this)."""
+    if kind is not None:
+        name = ScopePart(name)
+        name.kind = kind
     token = _scope.set(_scope.get() + (name,))
     try:
         yield
