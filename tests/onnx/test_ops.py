@@ -199,6 +199,12 @@ def _available(case):
     return not case.needs or has(*case.needs)
 
 
+def _need_label(case):
+    if not case.needs:
+        return ""
+    return f"{case.needs[0]}({case.needs[1]}=)" if len(case.needs) > 1 else case.needs[0]
+
+
 def _inputs(case, batch):
     shape = (batch,) + case.shape[1:]
     rng = np.random.default_rng(batch)
@@ -208,7 +214,7 @@ def _inputs(case, batch):
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=pytest.mark.skipif(
-    not _available(c), reason=f"{c.needs[0] if c.needs else ''} not in this tapegraph yet")) for c in CASES])
+    not _available(c), reason=f"{_need_label(c)} not in this tapegraph yet")) for c in CASES])
 def test_op_roundtrip(case, tmp_path):
     model = Fn(case.fn, **case.params)
     x = _inputs(case, case.shape[0])
