@@ -258,3 +258,24 @@ def test_translated_ops_listed():
     names = tg.onnx.translated_ops()
     assert {"conv2d", "max_pool2d", "batch_norm", "matmul", "reshape", "relu"} <= set(names)
     assert names == sorted(names)
+
+
+def test_readme_round_trip_runs():
+    """The README's three-line round trip, as written, on the MNIST CNN."""
+    from pathlib import Path
+
+    from examples.mnist import build_model
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    start = text.index("### ONNX export\n")
+    block = text[text.index("```python\n", start) + len("```python\n"):]
+    block = block[:block.index("```")]
+    x = images(40)
+    cwd = os.getcwd()
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        os.chdir(d)
+        try:
+            exec(block, {"tg": tg, "np": np, "onnxruntime": ort, "model": build_model(), "x": x})
+            assert os.path.isfile("model.onnx")
+        finally:
+            os.chdir(cwd)
