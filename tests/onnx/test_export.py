@@ -61,6 +61,26 @@ def test_batchnorm_dropout_cnn(tmp_path):
     assert {"layers.1.running_mean", "layers.1.running_var", "layers.11.gamma"} <= inits
 
 
+def test_keras_style_layers_model(tmp_path):
+    """Norm, padding, upsampling, global-pool and smooth-activation layers in one Sequential."""
+    needed = ("GroupNormalization", "LayerNormalization", "GELU", "SiLU", "UpSampling2D", "ZeroPadding2D",
+              "GlobalAveragePooling2D", "HardSwish", "ELU")
+    if not all(hasattr(nn, k) for k in needed):
+        pytest.skip("the pooling/norm layers are not in this tapegraph yet")
+    model = nn.Sequential([
+        nn.Conv2D(8, 3, padding="same"), nn.GroupNormalization(groups=2), nn.GELU(), nn.ZeroPadding2D(1),
+        nn.Conv2D(8, 3), nn.LayerNormalization(axis=1), nn.SiLU(), nn.UpSampling2D(2, interpolation="bilinear"),
+        nn.MaxPool2D(2), nn.ELU(), nn.UpSampling2D(2), nn.HardSwish(), nn.GlobalAveragePooling2D(), nn.Dense(4),
+    ], input_shape=(3, 6, 5))
+    rng = np.random.default_rng(3)
+    for name, p in model.named_parameters():                     # gamma/beta away from 1/0
+        if "gamma" in name or "beta" in name:
+            p.data[...] = rng.uniform(0.5, 1.5, p.shape) if "gamma" in name else rng.standard_normal(p.shape)
+    proto = roundtrip(model, tmp_path / "keras.onnx", images(3, 3, 6, 5), images(6, 3, 6, 5, seed=8))
+    types = {n.op_type for n in proto.graph.node}
+    assert {"InstanceNormalization", "LayerNormalization", "Resize", "Pad", "GlobalAveragePool"} <= types
+
+
 class Residual(nn.Module):
     """stem conv -> [depthwise 3x3 -> relu -> pointwise 1x1] + skip -> transposed conv (upsample x2) -> head."""
 
