@@ -188,6 +188,7 @@ def build_model(records, inputs, outputs, *, opset=17, dynamic_batch=True, input
             g.batched.add(name)
         graph_inputs.append(helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(t.dtype), dims))
 
+    recorded = {}                            # value name -> (record, shape on the tape): checked after inference
     for i, r in enumerate(g.records):
         if id(r) in g.fused:
             g.values[id(r.output)] = g.fused[id(r)]
@@ -200,6 +201,7 @@ def build_model(records, inputs, outputs, *, opset=17, dynamic_batch=True, input
         g.begin(i, r)
         out = fn(g, r)
         g.values[id(r.output)] = out
+        recorded.setdefault(out, (r, tuple(r.output.shape)))
         _mark_batched(g, r, out)
 
     graph_outputs = []
@@ -231,9 +233,28 @@ def build_model(records, inputs, outputs, *, opset=17, dynamic_batch=True, input
                                           producer_name="tapegraph")
     try:
         onnx.checker.check_model(model, full_check=True)
+        model = onnx.shape_inference.infer_shapes(model, strict_mode=True)   # shapes on every edge (Netron)
     except Exception as e:  # onnx raises ValidationError / InferenceError
         raise ExportError(f"onnx export: the translated model fails onnx.checker: {e}") from e
+    _check_shapes(g, model, {renamed.get(k, k): v for k, v in recorded.items()})
     return model
+
+
+def _check_shapes(g, model, recorded):
+    """Every shape ONNX infers must be the one the tape recorded (the batch axis as "batch"): a translation that
+    gets an attribute wrong fails here, at export, not in the user's runtime."""
+    for vi in list(model.graph.value_info) + list(model.graph.output):
+        if vi.name not in recorded:
+            continue
+        r, shape = recorded[vi.name]
+        dims = vi.type.tensor_type.shape.dim
+        if not vi.type.tensor_type.HasField("shape") or len(dims) != len(shape):
+            continue
+        for k, (d, want) in enumerate(zip(dims, shape)):
+            if d.HasField("dim_value") and d.dim_value != want:
+                got = [x.dim_value if x.HasField("dim_value") else x.dim_param or "?" for x in dims]
+                raise ExportError(f"onnx export: {g.describe(r)}: ONNX infers shape {got} for its output, the "
+                                  f"tape recorded {list(shape)}")
 
 
 def _mark_batched(g, record, out):

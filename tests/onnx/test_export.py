@@ -294,3 +294,15 @@ def test_readme_round_trip_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     exec(block, {"tg": tg, "np": np, "onnxruntime": ort, "model": build_model(), "x": images(40)})
     assert (tmp_path / "model.onnx").is_file()
+
+
+def test_wrong_translation_is_caught_at_export(tmp_path, monkeypatch):
+    """A translation whose ONNX output shape differs from the tape's fails the export (nothing written)."""
+    def bad(g, r):
+        return g.op("MaxPool", [g.x(r)], kernel_shape=[3, 3], strides=[2, 2])
+
+    monkeypatch.setitem(tg.onnx.TRANSLATIONS, "max_pool2d", bad)
+    from examples.mnist import build_model
+    with pytest.raises(tg.onnx.ExportError, match=r"op 'max_pool2d' in layer 'layers.2'.*infers shape"):
+        tg.onnx.export(build_model(), tmp_path / "m.onnx", images(2))
+    assert os.listdir(tmp_path) == []
