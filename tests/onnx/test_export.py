@@ -81,6 +81,23 @@ def test_keras_style_layers_model(tmp_path):
     assert {"InstanceNormalization", "LayerNormalization", "Resize", "Pad", "GlobalAveragePool"} <= types
 
 
+@pytest.mark.skipif(not all(hasattr(nn, k) for k in ("DepthwiseConv2D", "Conv2DTranspose", "Conv1D")),
+                    reason="the DepthwiseConv2D / Conv2DTranspose / Conv1D layers are not in this tapegraph yet")
+def test_conv_layers_models(tmp_path):
+    """The conv layers: grouped, depthwise (multiplier 2), transposed ("same", stride 2), and a 1-D stack."""
+    model = nn.Sequential([
+        nn.Conv2D(8, 3, padding="same", groups=1), nn.ReLU(),
+        nn.DepthwiseConv2D(3, padding="same", depth_multiplier=2), nn.ReLU(),
+        nn.Conv2D(8, 1, groups=4), nn.Conv2DTranspose(4, 3, strides=2, padding="same"), nn.ReLU(),
+        nn.Conv2DTranspose(2, 2, strides=2), nn.Flatten(), nn.Dense(3),
+    ], input_shape=(3, 5, 6))
+    roundtrip(model, tmp_path / "conv2d.onnx", images(2, 3, 5, 6), images(5, 3, 5, 6, seed=1))
+    seq = nn.Sequential([nn.Conv1D(6, 3, padding="same"), nn.ReLU(), nn.Conv1D(6, 3, strides=2, groups=3),
+                         nn.Flatten(), nn.Dense(2)], input_shape=(4, 17))
+    x = np.random.default_rng(0).standard_normal((3, 4, 17)).astype(np.float32)
+    roundtrip(seq, tmp_path / "conv1d.onnx", x, x[:1] * 2)
+
+
 class Residual(nn.Module):
     """stem conv -> [depthwise 3x3 -> relu -> pointwise 1x1] + skip -> transposed conv (upsample x2) -> head."""
 
