@@ -14,6 +14,7 @@ from .ops import (abs, add, avg_pool2d, batch_norm, binary_crossentropy, broadca
 from .ops import huber, kl_divergence, mean_absolute_error  # noqa: F401
 from .ops import (adaptive_avg_pool2d, adaptive_max_pool2d, elu, gelu, group_norm, hard_sigmoid,  # noqa: F401
                   hard_swish, interpolate, layer_norm, max_unpool2d, silu, softplus)
+from .ops import conv1d, conv_transpose2d  # noqa: F401
 from . import losses
 from . import nn, optim
 from .viz import GraphvizNotFound, render  # noqa: F401
