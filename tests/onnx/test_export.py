@@ -323,3 +323,13 @@ def test_wrong_translation_is_caught_at_export(tmp_path, monkeypatch):
     with pytest.raises(tg.onnx.ExportError, match=r"op 'max_pool2d' in layer 'layers.2'.*infers shape"):
         tg.onnx.export(build_model(), tmp_path / "m.onnx", images(2))
     assert os.listdir(tmp_path) == []
+
+
+def test_export_inside_no_grad_and_from_a_tensor(tmp_path):
+    from examples.mnist import build_model
+    model = build_model()
+    x = tg.Tensor(images(3))
+    with tg.no_grad():
+        roundtrip(model, tmp_path / "ng.onnx", x.data, images(2, seed=4))
+        tg.onnx.export(model, tmp_path / "t.onnx", x)
+    assert max_diff(run(tmp_path / "t.onnx", x.data)[0], model.predict(x.data)) <= TOL
