@@ -152,9 +152,18 @@ def _to_array(data, dtype=None) -> np.ndarray:
     """float64 input becomes float32 (the default float); other dtypes are kept unless ``dtype`` is given."""
     if isinstance(data, Tensor):
         data = data.data
-    if dtype is not None:
-        return np.asarray(data, dtype=dtype)
-    arr = np.asarray(data)
+    try:
+        if dtype is not None:
+            return np.asarray(data, dtype=dtype)
+        arr = np.asarray(data)
+    except MemoryError as e:
+        raise MemoryError(f"tensor: cannot allocate the array ({e})") from None
+    except (TypeError, ValueError, OverflowError) as e:
+        what = "ragged nested sequences (rows of different lengths)" if "inhomogeneous" in str(e) \
+            else f"{type(data).__name__} data"
+        raise (TypeError if isinstance(e, TypeError) else ValueError)(
+            f"tensor: cannot make an array from {what}" + (f" with dtype {dtype!r}" if dtype is not None else "")
+            + f" ({e})") from None
     return arr.astype(DEFAULT_FLOAT) if arr.dtype == np.float64 else arr
 
 
