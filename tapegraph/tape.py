@@ -96,11 +96,16 @@ _locks_mutex = threading.Lock()
 def lock_saved(node):
     """Make the arrays ``node`` saved (and the memory they view) read-only; remembered on the node."""
     locked = None
-    for v in (*node.saved, *node.__dict__.values()):
+    extra = node.__dict__
+    for v in (node.saved + tuple(extra.values())) if extra else node.saved:
         if type(v) is not np.ndarray:
             continue
-        root, chain = v, []
-        while isinstance(root.base, np.ndarray):
+        root, chain = v, None
+        while root.base is not None:
+            if not isinstance(root.base, np.ndarray):
+                break
+            if chain is None:
+                chain = []
             chain.append(root)
             root = root.base
         with _locks_mutex:
@@ -108,13 +113,15 @@ def lock_saved(node):
             if entry is None:
                 if not root.flags.writeable:
                     continue                          # read-only by nature (a broadcast view's owner, a constant)
-                entry = _locks[id(root)] = [root, 0, []]
-                root.flags.writeable = False
-            entry[1] += 1
-            for view in chain:
-                if view.flags.writeable:
-                    view.flags.writeable = False
-                    entry[2].append(view)
+                root.setflags(write=False)
+                entry = _locks[id(root)] = [root, 1, []]
+            else:
+                entry[1] += 1
+            if chain is not None:
+                for view in chain:
+                    if view.flags.writeable:
+                        view.setflags(write=False)
+                        entry[2].append(view)
         if locked is None:
             locked = node._locked = []
         locked.append(entry)
@@ -130,9 +137,9 @@ def unlock_saved(node):
             entry[1] -= 1
             if entry[1] == 0 and _locks.get(id(entry[0])) is entry:
                 del _locks[id(entry[0])]
-                entry[0].flags.writeable = True
+                entry[0].setflags(write=True)
                 for view in entry[2]:
-                    view.flags.writeable = True
+                    view.setflags(write=True)
 
 
 def holders(array) -> int:
@@ -147,7 +154,7 @@ def holders(array) -> int:
 def _check_unmodified(node, index):
     """Backward guard: the arrays locked for ``node`` must still be read-only (nobody set writeable=True)."""
     for entry in node._locked:
-        if entry[0].flags.writeable or any(v.flags.writeable for v in entry[2]):
+        if entry[0].flags.writeable or (entry[2] and any(v.flags.writeable for v in entry[2])):
             root = entry[0]
             who = "an array it saved"
             for k, t in enumerate((*node.inputs, node.output)):

@@ -177,7 +177,9 @@ def as_tensor(value, like_dtype=None, op: str = "op") -> Tensor:
     if isinstance(value, Tensor):
         return value
     if isinstance(value, (bool, int, float)) and like_dtype is not None and np.dtype(like_dtype).kind == "f":
-        return Tensor._wrap(np.asarray(value, dtype=like_dtype), False)
+        arr = np.asarray(value, dtype=like_dtype)
+        arr.setflags(write=False)        # a private constant: read-only from birth, so the tape need not lock it
+        return Tensor._wrap(arr, False)
     try:
         arr = np.asarray(value)
     except Exception as e:  # ragged lists and the like
