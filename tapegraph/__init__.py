@@ -25,10 +25,12 @@ def _filled(who, fill, shape, dtype, requires_grad) -> Tensor:
     import numpy as np
     from .ops.shape import _shape_arg
     shape = _shape_arg(who, shape)
+    if not isinstance(requires_grad, (bool, np.bool_, int)):
+        raise TypeError(f"{who}: requires_grad must be a bool, got {type(requires_grad).__name__}")
     try:
-        dt = np.dtype(dtype or np.float32)
-    except TypeError:
-        raise TypeError(f"{who}: dtype {dtype!r} is not a numpy dtype") from None
+        dt = np.dtype(np.float32 if dtype is None else dtype)
+    except (TypeError, ValueError):
+        raise TypeError(f"{who}: dtype of type {type(dtype).__name__} is not a numpy dtype") from None
     try:
         data = fill(shape, dtype=dt)
     except (TypeError, ValueError) as e:
@@ -54,7 +56,10 @@ def randn(*shape, dtype=None, requires_grad=False, rng=None) -> Tensor:
     import numpy as np
     if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
         shape = shape[0]                       # randn((2, 3)) as well as randn(2, 3)
-    dt = np.dtype(np.float32 if dtype is None else dtype)
+    try:
+        dt = np.dtype(np.float32 if dtype is None else dtype)
+    except (TypeError, ValueError):
+        raise TypeError(f"randn: dtype must be a float dtype, got {type(dtype).__name__}") from None
     if dt.kind != "f":
         raise TypeError(f"randn: dtype must be a float dtype, got {dt}")
     gen = get_rng(rng)

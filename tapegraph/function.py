@@ -95,10 +95,10 @@ class Function:
             t0 = _tape.profile_clock()
         try:
             out = cls.forward(ctx, *arrays, **attrs)
-        except (ValueError, IndexError, TypeError) as e:
+        except (ValueError, IndexError, TypeError, OverflowError) as e:
             if str(e).startswith(cls.name + ":"):
                 raise
-            kind = TypeError if isinstance(e, TypeError) else ValueError
+            kind = TypeError if isinstance(e, TypeError) else ValueError   # OverflowError: a value out of range
             raise kind(f"{cls.name}: {e} (inputs: {dtype_shapes(arrays)})") from e
         except MemoryError as e:
             raise _memory_error(cls.name, e, arrays) from None

@@ -18,6 +18,8 @@ class Tensor:
     __array_priority__ = 1000  # ndarray <op> Tensor defers to Tensor's reflected operator
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
+        if not isinstance(requires_grad, (bool, np.bool_, int, np.integer)):
+            raise TypeError(f"{type(self).__name__}: requires_grad must be a bool, got {type(requires_grad).__name__}")
         arr = _to_array(data, dtype)
         if requires_grad and arr.dtype.kind != "f":
             raise TypeError(f"{type(self).__name__}: only floating-point tensors can require a gradient, got dtype "
@@ -152,6 +154,11 @@ def _to_array(data, dtype=None) -> np.ndarray:
     """float64 input becomes float32 (the default float); other dtypes are kept unless ``dtype`` is given."""
     if isinstance(data, Tensor):
         data = data.data
+    if dtype is not None:
+        try:
+            dtype = np.dtype(dtype)
+        except (TypeError, ValueError):
+            raise TypeError(f"tensor: dtype {_short(dtype)} is not a numpy dtype") from None
     try:
         if dtype is not None:
             return np.asarray(data, dtype=dtype)
@@ -165,6 +172,11 @@ def _to_array(data, dtype=None) -> np.ndarray:
             f"tensor: cannot make an array from {what}" + (f" with dtype {dtype!r}" if dtype is not None else "")
             + f" ({e})") from None
     return arr.astype(DEFAULT_FLOAT) if arr.dtype == np.float64 else arr
+
+
+def _short(v, n=40) -> str:
+    r = repr(v) if isinstance(v, (str, int, float, type, np.dtype)) else type(v).__name__
+    return r if len(r) <= n else r[:n] + "..."
 
 
 def tensor(data, requires_grad: bool = False, dtype=None, name: str | None = None) -> Tensor:

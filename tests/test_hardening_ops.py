@@ -119,3 +119,23 @@ def test_errors_name_the_op_or_function():
         nn.BatchNorm(momentum="0.9")
     with pytest.raises(TypeError, match="^manual_seed: seed must be a non-negative int, got 'abc'"):
         tg.manual_seed("abc")
+
+
+def test_hostile_pass_findings_are_named():
+    x = tg.tensor(np.ones((2, 3), np.float32))
+    with pytest.raises(TypeError, match="^concatenate: expected a sequence of tensors, got ndarray"):
+        tg.concatenate(np.array(1.0))
+    with pytest.raises(TypeError, match="^transpose: axes must be a sequence of ints or None, got int"):
+        tg.transpose(x, 5)
+    with pytest.raises(IndexError, match="^getitem: cannot use list as an index"):
+        x[[[0, 1], [0]]]
+    with pytest.raises(ValueError, match="^squeeze: "):                     # OverflowError from numpy, named
+        tg.squeeze(x, 2 ** 70)
+    with pytest.raises(TypeError, match="^Tensor: requires_grad must be a bool, got ndarray"):
+        tg.tensor([1.0], requires_grad=np.ones(2))
+    with pytest.raises(TypeError, match="^ones: requires_grad must be a bool"):
+        tg.ones(3, requires_grad=np.ones(2))
+    with pytest.raises(TypeError, match="^randn: dtype must be a float dtype"):
+        tg.randn(2, dtype=2 ** 40)
+    with pytest.raises(TypeError, match="^tensor: dtype 'abc' is not a numpy dtype"):
+        tg.tensor([1.0], dtype="abc")

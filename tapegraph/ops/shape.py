@@ -223,7 +223,13 @@ def reshape(a, shape):
 
 
 def transpose(a, axes=None):
-    return Transpose.apply(a, axes=None if axes is None else tuple(axes))
+    if axes is not None:
+        try:
+            axes = tuple(axes)
+        except TypeError:
+            raise TypeError(f"transpose: axes must be a sequence of ints or None, got {type(axes).__name__}") \
+                from None
+    return Transpose.apply(a, axes=axes)
 
 
 permute = transpose
@@ -245,15 +251,26 @@ def unsqueeze(a, axis):
 
 
 def getitem(a, index):
-    return GetItem.apply(a, index=_index_arrays(index))
+    try:
+        index = _index_arrays(index)
+    except (TypeError, ValueError) as e:
+        raise IndexError(f"getitem: cannot use {type(index).__name__} as an index ({e})") from None
+    return GetItem.apply(a, index=index)
+
+
+def _sequence(op, tensors):
+    try:
+        return list(tensors)
+    except TypeError:
+        raise TypeError(f"{op}: expected a sequence of tensors, got {type(tensors).__name__}") from None
 
 
 def concatenate(tensors, axis=0):
-    return Concatenate.apply(*tensors, axis=axis)
+    return Concatenate.apply(*_sequence("concatenate", tensors), axis=axis)
 
 
 def stack(tensors, axis=0):
-    return Stack.apply(*tensors, axis=axis)
+    return Stack.apply(*_sequence("stack", tensors), axis=axis)
 
 
 def pad(a, pad_width, value=0.0):
