@@ -45,13 +45,6 @@ class Node:
         self._holders = 0
         self._locked = None
 
-    def __del__(self):
-        if self._locked:
-            try:
-                unlock_saved(self)
-            except Exception:  # interpreter shutdown
-                pass
-
     def save_for_backward(self, *arrays):
         self.saved = arrays
 
@@ -86,8 +79,8 @@ class Node:
 # Writing into an array a recorded op saved (a parameter's .data, an op's output, the caller's ndarray) between
 # forward and backward would silently change the gradient. So when a node is recorded, every array it saved for
 # backward -- and the array owning that memory, walking `.base` -- is made read-only; a write then fails at once with
-# numpy's "assignment destination is read-only". The flag is restored when the last node holding the memory lets go:
-# at Tape.release() (a plain tape's backward ends with it) or when the node is garbage collected. One entry per owner:
+# numpy's "assignment destination is read-only". The flag is restored when the last tape holding the memory lets go:
+# at Tape.release() (a plain tape's backward ends with it) or when the tape is garbage collected. One entry per owner:
 # id(owner) -> [owner, holders, views we flipped]; the owner is restored first, then the views.
 _locks: dict = {}
 _locks_mutex = threading.Lock()
@@ -95,36 +88,42 @@ _locks_mutex = threading.Lock()
 
 def lock_saved(node):
     """Make the arrays ``node`` saved (and the memory they view) read-only; remembered on the node."""
-    locked = None
+    locked = []
     extra = node.__dict__
-    for v in (node.saved + tuple(extra.values())) if extra else node.saved:
-        if type(v) is not np.ndarray:
-            continue
-        root, chain = v, None
-        while root.base is not None:
-            if not isinstance(root.base, np.ndarray):
-                break
-            if chain is None:
-                chain = []
-            chain.append(root)
-            root = root.base
-        with _locks_mutex:
+    with _locks_mutex:
+        for v in (node.saved + tuple(extra.values())) if extra else node.saved:
+            if type(v) is not np.ndarray:
+                continue
+            if v.base is None:                          # the common case: the array owns its memory
+                entry = _locks.get(id(v))
+                if entry is None:
+                    if not v.flags.writeable:
+                        continue                        # read-only by nature (a private constant)
+                    v.setflags(write=False)
+                    entry = _locks[id(v)] = [v, 1, []]
+                else:
+                    entry[1] += 1
+                locked.append(entry)
+                continue
+            root, chain = v, []
+            while isinstance(root.base, np.ndarray):
+                chain.append(root)
+                root = root.base
             entry = _locks.get(id(root))
             if entry is None:
                 if not root.flags.writeable:
-                    continue                          # read-only by nature (a broadcast view's owner, a constant)
+                    continue                            # a broadcast view's owner, a read-only buffer
                 root.setflags(write=False)
                 entry = _locks[id(root)] = [root, 1, []]
             else:
                 entry[1] += 1
-            if chain is not None:
-                for view in chain:
-                    if view.flags.writeable:
-                        view.setflags(write=False)
-                        entry[2].append(view)
-        if locked is None:
-            locked = node._locked = []
-        locked.append(entry)
+            for view in chain:
+                if view.flags.writeable:
+                    view.setflags(write=False)
+                    entry[2].append(view)
+            locked.append(entry)
+    if locked:
+        node._locked = locked
 
 
 def unlock_saved(node):
@@ -318,6 +317,17 @@ class Tape:
         self._used = True
         if not self.persistent:
             self.release()
+
+    def __del__(self):
+        # A tape dropped without backward/release gives back its hold on the saved arrays (they become writable).
+        if not self._released and self.nodes:
+            try:
+                for n in self.nodes:
+                    n._holders -= 1
+                    if n._holders <= 0 and n._locked:
+                        unlock_saved(n)
+            except Exception:  # interpreter shutdown
+                pass
 
     def release(self):
         """Drop saved arrays now (a non-persistent tape does this after its backward)."""
