@@ -411,7 +411,13 @@ class Tape:
                 _check_unmodified(node, i)
             if profile:
                 t0 = profile_clock()
-            in_grads = node.op.backward(node, g)
+            try:
+                in_grads = node.op.backward(node, g)
+            except MemoryError as e:
+                shape, dtype = getattr(e, "shape", None), getattr(e, "dtype", None)
+                what = f" an array of shape {tuple(shape)} {dtype}" if shape is not None else ""
+                raise MemoryError(f"backward of {node.op.name} (tape index {i}): cannot allocate{what} ({e})") \
+                    from None
             if profile:
                 node.stats["backward_s"] = profile_clock() - t0
             if check:
