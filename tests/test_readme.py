@@ -132,3 +132,23 @@ def test_readme_section_runs_as_written(title, tmp_path):
         assert re.search(pattern, proc.stdout, re.MULTILINE), (pattern, proc.stdout[-2000:])
     for name in files:
         assert (tmp_path / name).is_file(), (name, sorted(p.name for p in tmp_path.iterdir()))
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_contents_links_every_section_and_every_link_resolves():
+    text = README.read_text(encoding="utf-8")
+    headings = re.findall(r"^#{2,4} (.+)$", text, flags=re.MULTILINE)
+    anchors = {slug(h) for h in headings}
+    contents = text[text.index("Contents:"):text.index("\n\n", text.index("Contents:"))]
+    linked = set(re.findall(r"\]\(#([^)]+)\)", contents))
+    sections_ = {slug(h) for h in re.findall(r"^## (.+)$", text, flags=re.MULTILINE)}
+    assert sections_ <= linked, f"Contents misses {sorted(sections_ - linked)}"
+    broken = set(re.findall(r"\]\(#([^)]+)\)", text)) - anchors
+    assert not broken, f"links to no heading: {sorted(broken)}"
+    files = [f for f in re.findall(r"\]\(([^)#:]+)\)", text)]
+    missing = [f for f in files if not (ROOT / f).exists()]
+    assert files and not missing, f"links to missing files: {missing}"
