@@ -11,8 +11,10 @@ Rules (the README states the reader's side of them under "Contents"):
   defines but its code does not (kept tiny, listed here so a reader of this file sees them).
 - A block whose fence is preceded (blank lines aside) by ``<!-- norun: why -->`` (or ``<!-- norun -->``) is
   skipped; the marker or the text next to it says why.
-- A section that needs an optional extra (``REQUIRES``) skips with the extra's install command when it is missing.
-  CI (.ci/run) installs every extra, so there every section runs.
+- A block preceded by ``<!-- requires: module ... -->`` needs an optional extra: where one of those modules is
+  missing, the section runs without that block and then reports a skip naming the extra to install (later blocks
+  of the section must not use its names). A section that needs a program (``PROGRAMS``) skips without it.
+  CI (.ci/run) installs every extra and Graphviz, so there every block runs.
 """
 import importlib.util
 import os
@@ -27,6 +29,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 NORUN_PREFIX = "<!-- norun"                             # <!-- norun --> or <!-- norun: why -->
+REQUIRES_MARK = re.compile(r"<!-- requires: ([\w. ]+) -->")
+EXTRAS = {"matplotlib": "plot", "onnx": "onnx", "onnxruntime": "onnx", "mpi4py": "distributed",
+          "nbconvert": "notebook", "torch": "torch"}
 PREAMBLE = "import numpy as np\nimport tapegraph as tg\nfrom tapegraph import nn, optim, losses\n"
 CONTINUES = {"The tape": "intro"}                        # "Continuing the example above"
 SETUP = {
@@ -38,10 +43,7 @@ SETUP = {
         "(x, y), _ = tg.data.load_mnist(dtype='float32')\n"
         "x, y = x[:256], y[:256]\n"),
 }
-REQUIRES = {                                             # section -> ([modules], [programs], extra to install)
-    "Seeing a step: graphs, profiles, JSON": (["matplotlib", "onnx", "onnxruntime"], ["dot"],
-                                              'pip install -e ".[plot,onnx]" and Graphviz\'s dot'),
-}
+PROGRAMS = {"Seeing a step: graphs, profiles, JSON": ["dot"]}   # section -> programs it runs (render needs dot)
 EXPECT = {                                               # section -> (stdout patterns, files written)
     "intro": ([r"^\d+ "], []),
     "Models and training": ([r"'accuracy': 0\.\d+", r"^loss \d"], ["run.npz", "log.csv", "best.npz",
@@ -52,9 +54,9 @@ EXPECT = {                                               # section -> (stdout pa
 }
 
 
-def sections(text: str) -> dict[str, list[str]]:
-    """``{section title: [runnable python blocks, in order]}`` of a Markdown text; "intro" is the part before the
-    first "## " heading. Sections without a runnable block are left out."""
+def sections(text: str) -> dict[str, list[tuple[str, tuple[str, ...]]]]:
+    """``{section title: [(code, modules it requires), ...]}``: the runnable python blocks of a Markdown text, in
+    order; "intro" is the part before the first "## " heading. Sections without a runnable block are left out."""
     out, title, previous = {}, "intro", ""
     lines = text.split("\n")
     i = 0
@@ -68,8 +70,11 @@ def sections(text: str) -> dict[str, list[str]]:
                 j += 1
             if j == len(lines):
                 raise ValueError(f"README: the ```python block at line {i + 1} is never closed")
-            if not (previous.strip().startswith(NORUN_PREFIX) and previous.strip().endswith("-->")):
-                out.setdefault(title, []).append("\n".join(lines[i + 1:j]))
+            mark = previous.strip()
+            if not (mark.startswith(NORUN_PREFIX) and mark.endswith("-->")):
+                needs = REQUIRES_MARK.fullmatch(mark)
+                needs = tuple(needs.group(1).split()) if needs else ()
+                out.setdefault(title, []).append(("\n".join(lines[i + 1:j]), needs))
             i, previous = j + 1, ""
             continue
         if line.strip():
@@ -83,43 +88,50 @@ SECTIONS = sections(README.read_text(encoding="utf-8"))
 
 def test_block_extraction_rules():
     text = ("```python\nx = 0\n```\n## Models and training\n\n```python\na = 1\n```\n<!-- norun -->\n\n"
-            "```python\nboom()\n```\ntext\n### Sub\n```python\nb = a + 1\n```\n<!-- norun: no data -->\n"
-            "```python\nload()\n```\n## Data\n```bash\nls\n```\n"
+            "```python\nboom()\n```\ntext\n### Sub\n<!-- requires: onnx onnxruntime -->\n```python\nb = a + 1\n```\n"
+            "<!-- norun: no data -->\n```python\nload()\n```\n## Data\n```bash\nls\n```\n"
             "## Last\n```python\nc = 3\n```\n")
-    assert sections(text) == {"intro": ["x = 0"], "Models and training": ["a = 1", "b = a + 1"],
-                              "Last": ["c = 3"]}
+    assert sections(text) == {"intro": [("x = 0", ())],
+                              "Models and training": [("a = 1", ()), ("b = a + 1", ("onnx", "onnxruntime"))],
+                              "Last": [("c = 3", ())]}
     with pytest.raises(ValueError, match="never closed"):
         sections("## A\n```python\nx = 1\n")
 
 
 def test_every_section_with_code_is_run():
     # A section renamed in the README must be renamed here too, or its preamble/expectations silently vanish.
-    for table in (CONTINUES, SETUP, REQUIRES, EXPECT):
+    for table in (CONTINUES, SETUP, PROGRAMS, EXPECT):
         assert set(table) <= set(SECTIONS), set(table) - set(SECTIONS)
     assert set(CONTINUES.values()) <= set(SECTIONS)
     assert sum(map(len, SECTIONS.values())) >= 15, "the README lost most of its code"
     assert README.read_text(encoding="utf-8").count(NORUN_PREFIX) <= 2, "keep norun blocks rare"
+    needs = {m for blocks in SECTIONS.values() for _, ms in blocks for m in ms}
+    assert needs <= set(EXTRAS), f"a requires marker names a module of no extra: {needs - set(EXTRAS)}"
 
 
-def script_for(title: str) -> str:
-    parts = [PREAMBLE]
+def script_for(title: str) -> tuple[str, set[str]]:
+    """The section's script (preamble, setup, blocks whose modules import) and the modules it had to leave out."""
+    parts, left_out = [PREAMBLE], set()
     if title in CONTINUES:
-        parts += SECTIONS[CONTINUES[title]]
+        parts += [code for code, _ in SECTIONS[CONTINUES[title]]]
     if title in SETUP:
         parts.append(SETUP[title])
-    parts += SECTIONS[title]
-    return "\n\n".join(parts) + "\n"
+    for code, needs in SECTIONS[title]:
+        missing = {m for m in needs if importlib.util.find_spec(m) is None}
+        left_out |= missing
+        if not missing:
+            parts.append(code)
+    return "\n\n".join(parts) + "\n", left_out
 
 
 @pytest.mark.parametrize("title", list(SECTIONS))
 def test_readme_section_runs_as_written(title, tmp_path):
-    modules, programs, extra = REQUIRES.get(title, ([], [], ""))
-    missing = [m for m in modules if importlib.util.find_spec(m) is None]
-    missing += [p for p in programs if shutil.which(p) is None]
-    if missing:
-        pytest.skip(f"README section {title!r} needs {', '.join(missing)}: {extra}")
+    no_program = [p for p in PROGRAMS.get(title, []) if shutil.which(p) is None]
+    if no_program:
+        pytest.skip(f"README section {title!r} runs {', '.join(no_program)}: install Graphviz")
+    code, left_out = script_for(title)
     script = tmp_path / "readme_section.py"
-    script.write_text(script_for(title), encoding="utf-8")
+    script.write_text(code, encoding="utf-8")
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", MPLBACKEND="Agg",
                PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     for key in ("TAPEGRAPH_DATA", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"):
@@ -130,6 +142,10 @@ def test_readme_section_runs_as_written(title, tmp_path):
     patterns, files = EXPECT.get(title, ([], []))
     for pattern in patterns:
         assert re.search(pattern, proc.stdout, re.MULTILINE), (pattern, proc.stdout[-2000:])
+    if left_out:                                         # the files of the left-out blocks are not there
+        extras = ",".join(sorted({EXTRAS[m] for m in left_out}))
+        pytest.skip(f"README section {title!r} ran without its blocks that need {', '.join(sorted(left_out))}: "
+                    f'pip install -e ".[{extras}]"')
     for name in files:
         assert (tmp_path / name).is_file(), (name, sorted(p.name for p in tmp_path.iterdir()))
 
