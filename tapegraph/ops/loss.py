@@ -273,11 +273,12 @@ class BinaryCrossentropy(Function):
         if pos_weight is not None:
             pw = _weights(op, "pos_weight", pos_weight, dt)
             try:
-                np.broadcast_shapes(pw.shape, pred.shape)
+                fits = np.broadcast_shapes(pw.shape, pred.shape) == pred.shape
             except ValueError:
+                fits = False
+            if not fits:
                 raise op_error(op, f"pos_weight of shape {pw.shape} does not broadcast to pred's shape "
-                                   f"{pred.shape} (give one weight per class, the last axis)", pred, pos_weight) \
-                    from None
+                                   f"{pred.shape} (give one weight per class, the last axis)", pred, pos_weight)
         x = pred.astype(dt, copy=False)
         if from_logits:
             sp = np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))        # softplus(x) = -log(1 - sigmoid(x))
@@ -289,8 +290,6 @@ class BinaryCrossentropy(Function):
             lp, l1p = np.log(p), np.log1p(-p)
             loss = -(t * lp if pw is None else pw * t * lp) - (1 - t) * l1p
             ctx.save_for_backward(p, t, pw, inside)
-        if loss.shape != pred.shape:
-            loss = np.broadcast_to(loss, pred.shape)
         return _reduce(loss, reduction, loss.size)
 
     @staticmethod
