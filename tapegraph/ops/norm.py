@@ -72,12 +72,7 @@ class BatchNorm(Function):
             xhat, inv_std, gamma = ctx.saved
             g_sum = dbeta if dbeta is not None else grad.sum(axis=axes)
             gx_sum = (grad * xhat).sum(axis=axes)
-            dx = None
-            if nx:
-                m = ctx.count
-                dx = grad - (g_sum / m).reshape(shape)
-                dx -= xhat * (gx_sum / m).reshape(shape)
-                dx *= (gamma.reshape(shape) * inv_std)
+            dx = _batch_norm_dx(grad, xhat, gamma, inv_std, g_sum, gx_sum, ctx.count, shape) if nx else None
             return dx, (gx_sum if ng else None), dbeta
         x, mean, inv_std, scale = ctx.saved
         dx = grad * scale.reshape(shape) if nx else None
@@ -85,6 +80,15 @@ class BatchNorm(Function):
         if ng:
             dgamma = (grad * (x - mean.reshape(shape))).sum(axis=axes) * inv_std
         return dx, dgamma, dbeta, None, None
+
+
+def _batch_norm_dx(grad, xhat, gamma, inv_std, g_sum, gx_sum, count, shape):
+    """dL/dx of training-mode batch norm: gamma * inv_std * (g - mean(g) - xhat * mean(g * xhat)), the means per
+    channel over ``count`` values whose sums are ``g_sum``/``gx_sum`` (sums over every rank for sync_batch_norm)."""
+    dx = grad - (g_sum / count).astype(grad.dtype, copy=False).reshape(shape)
+    dx -= xhat * (gx_sum / count).astype(grad.dtype, copy=False).reshape(shape)
+    dx *= gamma.reshape(shape) * inv_std
+    return dx
 
 
 def batch_norm(x, gamma, beta, epsilon=1e-3, mean=None, var=None, batch_stats=None):
