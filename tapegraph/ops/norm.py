@@ -124,6 +124,17 @@ def _normalize_grad(gx, xhat, inv_std, axes):
     return dx
 
 
+def _affine_grads(ctx, grad, xhat, axes) -> list:
+    """Gradients of the optional ``weight``, ``bias`` inputs (those the attrs say were given) of ``xhat * weight +
+    bias``, summed over ``axes``."""
+    needs, out = ctx.needs_input_grad, []
+    if ctx.attrs["has_weight"]:
+        out.append((grad * xhat).sum(axis=axes) if needs[1] else None)
+    if ctx.attrs["has_bias"]:
+        out.append(grad.sum(axis=axes) if needs[-1] else None)
+    return out
+
+
 class LayerNorm(Function):
     """Inputs ``x`` (+ ``weight``, ``bias`` of shape x.shape[-k:] when the attrs say so); statistics over the last
     ``k`` axes of each sample."""
@@ -146,12 +157,7 @@ class LayerNorm(Function):
     def backward(ctx, grad):
         xhat, inv_std, weight = ctx.saved
         needs = ctx.needs_input_grad
-        lead = tuple(range(grad.ndim - len(ctx.axes)))
-        grads = [None]
-        if ctx.attrs["has_weight"]:
-            grads.append((grad * xhat).sum(axis=lead) if needs[1] else None)
-        if ctx.attrs["has_bias"]:
-            grads.append(grad.sum(axis=lead) if needs[-1] else None)
+        grads = [None] + _affine_grads(ctx, grad, xhat, tuple(range(grad.ndim - len(ctx.axes))))
         if needs[0]:
             grads[0] = _normalize_grad(grad * weight if weight is not None else grad, xhat, inv_std, ctx.axes)
         return tuple(grads)
@@ -181,12 +187,7 @@ class GroupNorm(Function):
         xhat, inv_std, weight = ctx.saved
         needs = ctx.needs_input_grad
         n, c = grad.shape[:2]
-        other = (0,) + tuple(range(2, grad.ndim))
-        grads = [None]
-        if ctx.attrs["has_weight"]:
-            grads.append((grad * xhat).sum(axis=other) if needs[1] else None)
-        if ctx.attrs["has_bias"]:
-            grads.append(grad.sum(axis=other) if needs[-1] else None)
+        grads = [None] + _affine_grads(ctx, grad, xhat, (0,) + tuple(range(2, grad.ndim)))
         if needs[0]:
             g = ctx.attrs["num_groups"]
             gx = (grad * weight if weight is not None else grad).reshape(n, g, -1)
