@@ -163,6 +163,12 @@ class LayerNorm(Function):
         return tuple(grads)
 
 
+def _grouped(a, groups):
+    """(N, C, *) -> (N, G, C/G * spatial), sizes spelled out: reshape's -1 is ambiguous for an empty batch."""
+    n = a.shape[0]
+    return a.reshape(n, groups, a.size // (n * groups) if n else 0)
+
+
 class GroupNorm(Function):
     """Inputs ``x`` (N, C, *) (+ ``weight``, ``bias`` (C,) when the attrs say so); statistics over each group of
     C / num_groups channels and all spatial positions of a sample."""
@@ -170,9 +176,8 @@ class GroupNorm(Function):
 
     @staticmethod
     def forward(ctx, x, *params, num_groups, eps, has_weight, has_bias):
-        n, c = x.shape[:2]
-        xg = x.reshape(n, num_groups, -1)                              # (N, G, C/G * spatial)
-        xhat, inv_std = _normalize(xg, (2,), eps)
+        c = x.shape[1]
+        xhat, inv_std = _normalize(_grouped(x, num_groups), (2,), eps)
         xhat = xhat.reshape(x.shape)
         cshape = (1, c) + (1,) * (x.ndim - 2)
         weight = params[0].reshape(cshape) if has_weight else None
@@ -186,12 +191,11 @@ class GroupNorm(Function):
     def backward(ctx, grad):
         xhat, inv_std, weight = ctx.saved
         needs = ctx.needs_input_grad
-        n, c = grad.shape[:2]
         grads = [None] + _affine_grads(ctx, grad, xhat, (0,) + tuple(range(2, grad.ndim)))
         if needs[0]:
             g = ctx.attrs["num_groups"]
-            gx = (grad * weight if weight is not None else grad).reshape(n, g, -1)
-            grads[0] = _normalize_grad(gx, xhat.reshape(n, g, -1), inv_std, (2,)).reshape(grad.shape)
+            gx = _grouped(grad * weight if weight is not None else grad, g)
+            grads[0] = _normalize_grad(gx, _grouped(xhat, g), inv_std, (2,)).reshape(grad.shape)
         return tuple(grads)
 
 
