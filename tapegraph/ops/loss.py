@@ -214,16 +214,12 @@ class KLDivergence(Function):
             p, inside = _clip_probabilities(x)
             logq = np.log(p)
             x = p
+        if not log_target and t.size and t.min() < 0:
+            raise op_error(op, f"target must be probabilities (>= 0), got a minimum of {t.min():.4g}; "
+                               f"for log-probabilities pass log_target=True", target)
         with np.errstate(divide="ignore", invalid="ignore"):
-            if log_target:
-                tp, logt = np.exp(t), t
-                loss = np.where(tp > 0, tp * (logt - logq), 0).astype(dt, copy=False)
-            else:
-                if t.size and t.min() < 0:
-                    raise op_error(op, f"target must be probabilities (>= 0), got a minimum of {t.min():.4g}; "
-                                       f"for log-probabilities pass log_target=True", target)
-                tp, logt = t, np.log(t)
-                loss = np.where(tp > 0, tp * (logt - logq), 0).astype(dt, copy=False)
+            tp, logt = (np.exp(t), t) if log_target else (t, np.log(t))
+            loss = np.where(tp > 0, tp * (logt - logq), 0).astype(dt, copy=False)
         ctx.save_for_backward(tp, logt, logq, x, inside)
         ctx.denom = pred.shape[0] if reduction == "batchmean" and pred.ndim else pred.size
         return _reduce(loss, "mean" if reduction == "batchmean" else reduction, ctx.denom)
