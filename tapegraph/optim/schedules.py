@@ -31,7 +31,7 @@ def _positive(owner, name, value):
     """A finite number > 0 (TypeError for a non-number, ValueError otherwise)."""
     v = check_number(owner, name, value)
     if v == 0:
-        raise ValueError(f"{owner}: {name} must be > 0, got 0.0")
+        raise ValueError(f"{owner}: {name} must be positive, got {v}")
     return v
 
 
