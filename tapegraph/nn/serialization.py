@@ -33,13 +33,16 @@ def _write_npz(fileobj, arrays: dict):
     np.savez(fileobj, **arrays)
 
 
+def module_arrays(module, prefix: str = "") -> dict:
+    """``prefix + dotted name`` -> every parameter's and buffer's live array (no copies: written out at once)."""
+    arrays = {prefix + k: p.data for k, p in module.named_parameters()}
+    arrays.update((prefix + k, b) for k, b in module.named_buffers())
+    return arrays
+
+
 def save_weights(module, path):
     """Write ``module.state_dict()`` to ``path`` (exactly that name; .npz format), atomically (see atomic_savez)."""
-    arrays = {FORMAT_KEY: np.array(FORMAT)}
-    for k, p in module.named_parameters():
-        arrays[k] = p.data
-    for k, b in module.named_buffers():
-        arrays[k] = b
+    arrays = {FORMAT_KEY: np.array(FORMAT), **module_arrays(module)}
     atomic_savez(path, arrays, who=f"{type(module).__name__}.save")
 
 

@@ -214,16 +214,12 @@ class KLDivergence(Function):
             p, inside = _clip_probabilities(x)
             logq = np.log(p)
             x = p
+        if not log_target and t.size and t.min() < 0:
+            raise op_error(op, f"target must be probabilities (>= 0), got a minimum of {t.min():.4g}; "
+                               f"for log-probabilities pass log_target=True", target)
         with np.errstate(divide="ignore", invalid="ignore"):
-            if log_target:
-                tp, logt = np.exp(t), t
-                loss = np.where(tp > 0, tp * (logt - logq), 0).astype(dt, copy=False)
-            else:
-                if t.size and t.min() < 0:
-                    raise op_error(op, f"target must be probabilities (>= 0), got a minimum of {t.min():.4g}; "
-                                       f"for log-probabilities pass log_target=True", target)
-                tp, logt = t, np.log(t)
-                loss = np.where(tp > 0, tp * (logt - logq), 0).astype(dt, copy=False)
+            tp, logt = (np.exp(t), t) if log_target else (t, np.log(t))
+            loss = np.where(tp > 0, tp * (logt - logq), 0).astype(dt, copy=False)
         ctx.save_for_backward(tp, logt, logq, x, inside)
         ctx.denom = pred.shape[0] if reduction == "batchmean" and pred.ndim else pred.size
         return _reduce(loss, "mean" if reduction == "batchmean" else reduction, ctx.denom)
@@ -273,11 +269,12 @@ class BinaryCrossentropy(Function):
         if pos_weight is not None:
             pw = _weights(op, "pos_weight", pos_weight, dt)
             try:
-                np.broadcast_shapes(pw.shape, pred.shape)
+                fits = np.broadcast_shapes(pw.shape, pred.shape) == pred.shape
             except ValueError:
+                fits = False
+            if not fits:
                 raise op_error(op, f"pos_weight of shape {pw.shape} does not broadcast to pred's shape "
-                                   f"{pred.shape} (give one weight per class, the last axis)", pred, pos_weight) \
-                    from None
+                                   f"{pred.shape} (give one weight per class, the last axis)", pred, pos_weight)
         x = pred.astype(dt, copy=False)
         if from_logits:
             sp = np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))        # softplus(x) = -log(1 - sigmoid(x))
@@ -289,8 +286,6 @@ class BinaryCrossentropy(Function):
             lp, l1p = np.log(p), np.log1p(-p)
             loss = -(t * lp if pw is None else pw * t * lp) - (1 - t) * l1p
             ctx.save_for_backward(p, t, pw, inside)
-        if loss.shape != pred.shape:
-            loss = np.broadcast_to(loss, pred.shape)
         return _reduce(loss, reduction, loss.size)
 
     @staticmethod

@@ -48,8 +48,11 @@ def clip_grad_norm(params, max_norm, norm_type=2.0, error_if_nonfinite=False) ->
         total = max(float(np.max(np.abs(g))) if g.size else 0.0 for g in grads)
     else:
         with np.errstate(over="ignore", invalid="ignore"):
-            norms = np.array([np.sum(np.abs(g, dtype=np.float64) ** norm_type) for g in grads])
-            total = float(np.sum(norms) ** (1.0 / norm_type))
+            if norm_type == 2.0:          # the common case: one float64 copy and a dot, not abs and a power
+                parts = [np.dot(a, a) for a in (g.astype(np.float64).ravel() for g in grads)]
+            else:
+                parts = [np.sum(np.abs(g, dtype=np.float64) ** norm_type) for g in grads]
+            total = float(np.sum(parts) ** (1.0 / norm_type))
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(f"{who}: the total norm of order {norm_type} of the gradients is {total}; pass "
                            f"error_if_nonfinite=False to scale anyway (or find the NaN with tg.detect_anomaly())")

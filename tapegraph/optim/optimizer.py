@@ -148,6 +148,15 @@ class Optimizer:
                                  f"{p.name or i} of shape {w.shape}")
             yield p, w, g
 
+    @staticmethod
+    def _decayed(w, grad, weight_decay, out):
+        """``grad + weight_decay * w`` (L2 weight decay) written into ``out``; ``grad`` itself when the decay is 0."""
+        if not weight_decay:
+            return grad
+        np.multiply(w, weight_decay, out=out)
+        out += grad
+        return out
+
     def _temps(self, p, w, n):
         """``n`` scratch arrays shaped and typed like ``w``, allocated once per parameter."""
         s = self._scratch.get(id(p))
