@@ -576,8 +576,8 @@ def fit(model, x, y=None, *, batch_size=32, epochs=1, verbose="auto", callbacks=
         if validation_data is not None and not nan_stop:
             val_args = (validation_data,) if _is_batches(validation_data) else validation_data
             if dist is not None and world > 1 and len(val_args) == 2 and len(val_args[0]) >= world:
-                lo, hi = np.array_split(np.arange(len(val_args[0])), world)[dist.rank()][[0, -1]]
-                val_args = (val_args[0][lo:hi + 1], val_args[1][lo:hi + 1])   # this rank's part
+                first, last = np.array_split(np.arange(len(val_args[0])), world)[dist.rank()][[0, -1]]
+                val_args = (val_args[0][first:last + 1], val_args[1][first:last + 1])   # this rank's part
             v, count = evaluate(model, *val_args, batch_size=batch_size, loss=loss_fn,
                                 metrics=metric_names if metric_specs is None else metric_specs, _resolved=resolved,
                                 _with_count=True)
