@@ -18,9 +18,14 @@ import numpy as np
 
 
 class Callback:
-    """Base class: override any hook. ``self.model`` is the model being trained (set by ``fit``)."""
+    """Base class: override any hook. ``self.model`` is the model being trained (set by ``fit``).
+
+    ``primary_only = True`` (set by callbacks that write files, such as ``CSVLogger`` and ``ModelCheckpoint``):
+    under ``fit(distributed=True)`` the callback runs on rank 0 only.
+    """
 
     model = None
+    primary_only = False
 
     def set_model(self, model):
         self.model = model
@@ -152,7 +157,9 @@ class EarlyStopping(Callback):
 class ModelCheckpoint(Callback):
     """Save the model's weights (``model.save``) after every epoch, or only when ``monitor`` improved
     (``save_best_only``). ``path`` may hold Keras's placeholders: ``"ckpt-{epoch:02d}-{val_loss:.3f}.npz"``
-    (``epoch`` counts from 1). Read the files back with ``model.load_weights(path)``."""
+    (``epoch`` counts from 1). Read the files back with ``model.load_weights(path)``. Distributed: rank 0 writes."""
+
+    primary_only = True
 
     def __init__(self, path, monitor="val_loss", verbose=0, save_best_only=False, mode="auto", save_weights_only=True):
         self.path, self.monitor, self.verbose = os.fspath(path), monitor, verbose
@@ -235,7 +242,9 @@ class LearningRateScheduler(Callback):
 
 class CSVLogger(Callback):
     """Write one row per epoch (``epoch`` then the logs' keys, sorted) to ``path``. ``append=True`` continues an
-    existing file (use it when resuming)."""
+    existing file (use it when resuming). Distributed: rank 0 writes."""
+
+    primary_only = True
 
     def __init__(self, path, separator=",", append=False):
         self.path, self.sep, self.append = os.fspath(path), separator, bool(append)
