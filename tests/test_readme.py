@@ -40,8 +40,8 @@ SETUP = {
         "def build_model():\n"
         "    return nn.Sequential([nn.Flatten(), nn.Dense(10)], input_shape=(1, 28, 28))\n"
         "loss_fn = nn.SparseCategoricalCrossentropy(from_logits=True)\n"
-        "(x, y), _ = tg.data.load_mnist(dtype='float32')\n"
-        "x, y = x[:256], y[:256]\n"),
+        "(x, y), (xt, yt) = tg.data.load_mnist(dtype='float32')\n"
+        "x, y, xt, yt = x[:256], y[:256], xt[:64], yt[:64]\n"),
 }
 PROGRAMS = {"Seeing a step: graphs, profiles, JSON": ["dot"]}   # section -> programs it runs (render needs dot)
 EXPECT = {                                               # section -> (stdout patterns, files written)
