@@ -64,6 +64,13 @@ def _mode(name, mode, monitor):
     return mode
 
 
+def _finite(who, what, v) -> float:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(v):
+        raise ValueError(f"{who}: {what} must be a finite number, got {v!r}")
+    return float(v)
+
+
 def _better(mode, value, best, min_delta=0.0):
     if best is None:
         return True
@@ -86,9 +93,14 @@ class EarlyStopping(Callback):
         if not isinstance(monitor, str):
             raise TypeError(f"EarlyStopping: monitor must be a log name such as 'val_loss', got {monitor!r}")
         self.monitor, self.patience, self.verbose = monitor, int(patience), verbose
-        self.min_delta = abs(float(min_delta))
+        self.min_delta = abs(_finite("EarlyStopping", "min_delta", min_delta))
         self.mode = _mode("EarlyStopping", mode, monitor)
+        if baseline is not None:
+            baseline = _finite("EarlyStopping", "baseline", baseline)
         self.baseline, self.restore_best_weights = baseline, bool(restore_best_weights)
+        if not isinstance(start_from_epoch, (int, np.integer)) or isinstance(start_from_epoch, bool) \
+                or start_from_epoch < 0:
+            raise ValueError(f"EarlyStopping: start_from_epoch must be a non-negative int, got {start_from_epoch!r}")
         self.start_from_epoch = int(start_from_epoch)
         self._reset()
 
@@ -238,6 +250,8 @@ class CSVLogger(Callback):
     existing file (use it when resuming)."""
 
     def __init__(self, path, separator=",", append=False):
+        if not isinstance(separator, str) or len(separator) != 1:
+            raise ValueError(f"CSVLogger: separator must be a one-character string, got {separator!r}")
         self.path, self.sep, self.append = os.fspath(path), separator, bool(append)
         self._file = self._writer = self._keys = None
         if os.path.isdir(self.path):

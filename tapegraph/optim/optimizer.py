@@ -223,6 +223,11 @@ class Optimizer:
                 if v.shape != p.data.shape:
                     raise ValueError(f"{who}: {k!r} of parameter {i} has shape {v.shape}, parameter {p.name or i} "
                                      f"has shape {p.data.shape}")
+                if v.dtype.kind not in "iuf":
+                    raise TypeError(f"{who}: {k!r} of parameter {i} has dtype {v.dtype}; expected numbers")
+                if not np.isfinite(v).all():
+                    # a NaN/inf moment turns every later step into NaN: a corrupt state, refused before any change
+                    raise ValueError(f"{who}: {k!r} of parameter {i} holds non-finite values (NaN/inf)")
                 out[k] = np.array(v, dtype=p.data.dtype, copy=True)
             new_state[id(p)] = out
         for g, hyper in zip(self.param_groups, new_groups):
