@@ -16,6 +16,8 @@ import warnings
 
 import numpy as np
 
+from .serialization import fspath
+
 
 class Callback:
     """Base class: override any hook. ``self.model`` is the model being trained (set by ``fit``)."""
@@ -167,7 +169,10 @@ class ModelCheckpoint(Callback):
     (``epoch`` counts from 1). Read the files back with ``model.load_weights(path)``."""
 
     def __init__(self, path, monitor="val_loss", verbose=0, save_best_only=False, mode="auto", save_weights_only=True):
-        self.path, self.monitor, self.verbose = os.fspath(path), monitor, verbose
+        self.path, self.monitor, self.verbose = fspath(path, "ModelCheckpoint"), monitor, verbose
+        if os.path.isdir(self.path):
+            raise IsADirectoryError(f"ModelCheckpoint: {self.path!r} is a directory; pass a file path such as "
+                                    f"{os.path.join(self.path, 'model.npz')!r}")
         self.save_best_only = bool(save_best_only)
         self.mode = _mode("ModelCheckpoint", mode, monitor)
         self.best = None
@@ -252,7 +257,7 @@ class CSVLogger(Callback):
     def __init__(self, path, separator=",", append=False):
         if not isinstance(separator, str) or len(separator) != 1:
             raise ValueError(f"CSVLogger: separator must be a one-character string, got {separator!r}")
-        self.path, self.sep, self.append = os.fspath(path), separator, bool(append)
+        self.path, self.sep, self.append = fspath(path, "CSVLogger"), separator, bool(append)
         self._file = self._writer = self._keys = None
         if os.path.isdir(self.path):
             raise IsADirectoryError(f"CSVLogger: {self.path!r} is a directory; pass a file path")

@@ -319,6 +319,8 @@ def fit(model, x, y=None, *, batch_size=32, epochs=1, verbose="auto", callbacks=
     batch_size = _check_batch_size(batch_size, who)
     epochs = _check_int(epochs, "epochs", who)
     initial_epoch = _check_int(initial_epoch, "initial_epoch", who)
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise TypeError(f"fit: shuffle must be True or False, got {shuffle!r}")
     if verbose not in (0, 1, 2, "auto") or isinstance(verbose, bool):
         raise ValueError(f"fit: verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
     verbose = 1 if verbose == "auto" else verbose

@@ -27,6 +27,7 @@ import numpy as np
 import tapegraph as tg
 from tapegraph import nn, optim
 
+STRICT = False    # misc targets: a message must name the class/function itself, not only the argument
 CLEAN_TYPES = (ValueError, TypeError, MemoryError, OSError, NotImplementedError, ImportError)
 RNG = np.random.default_rng(0)
 
@@ -351,6 +352,8 @@ def classify_exc(e, target):
         return "HANG"
     if isinstance(e, AssertionError) and str(e).startswith("SILENT"):
         return "SILENT"
+    if isinstance(e, RuntimeError) and "was not recorded on this tape" in str(e):
+        return "CORE"       # tape.backward(leaf): nn.Dropout(0.0) returns its input; a tape.py matter (not here)
     if isinstance(e, CLEAN_TYPES) and any(n in msg for n in target.names):
         return "CLEAN"
     # a layer's error may name the op it calls ("avg_pool2d: ..."), a file error the file
@@ -712,7 +715,7 @@ def loop_cases():
     ]
     for label, mk in cbs:
         who = label.split("-")[0].replace("LRS", "LearningRateScheduler")
-        C.append((who, [who, "monitor", "path", "schedule", "mode", "patience", "separator", "min_delta", "baseline"],
+        C.append((who, [who, "cannot write", "no such file"],
                   label, (lambda mk=mk: fit(callbacks=[mk()], validation_split=0.2, epochs=2)()), None))
     # evaluate / predict
     for label, kw in [("none", dict(x=None)), ("empty", dict(x=x[:0])), ("bs0", dict(batch_size=0)),
@@ -731,12 +734,12 @@ def loop_cases():
         def thunk(path=path):
             p = tempfile.mkdtemp() if path == "DIR" else _readonly_dir() + "/w.npz" if path == "RO" else path
             m = _model(); m(tg.tensor(x[:2])); m.save(p)
-        C.append(("save", ["save", "path", "weights", "directory", "permission", "w.npz"], f"save:{label}", thunk,
+        C.append(("save", ["save", "directory", "w.npz"], f"save:{label}", thunk,
                   None))
         def thunk2(path=path):
             p = tempfile.mkdtemp() if path == "DIR" else _readonly_dir() + "/w.npz" if path == "RO" else path
             m = _model(); m(tg.tensor(x[:2])); m.load_weights(p)
-        C.append(("load_weights", ["load", "path", "weights", "directory", "no such", "w.npz"], f"load:{label}",
+        C.append(("load_weights", ["load", "directory", "no such", "w.npz"], f"load:{label}",
                   thunk2, None))
     for label, kw in [("ckpt-missing-dir", dict(checkpoint="/nonexistent_dir_xyz/c.npz", resume=True)),
                       ("ckpt-dir", dict(checkpoint="DIR", resume=True)),
@@ -754,7 +757,7 @@ def loop_cases():
                 p = tempfile.mkdtemp() + "/c.npz"
                 tg.manual_seed(0)
                 m = nn.Sequential([nn.Dense(7), nn.Dense(3)], input_shape=(5,))
-                m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+                m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", from_logits=True)
                 m.fit(x, y, epochs=1, verbose=0, checkpoint=p)
                 kw["checkpoint"] = p
             return fit(epochs=2, **kw)()
@@ -782,7 +785,7 @@ class _MiscTarget:
 def run_misc(cases_, log=None):
     counts, findings = {}, []
     for name, names, label, thunk, check in cases_:
-        t = _MiscTarget(name, names)
+        t = _MiscTarget(name, names[:1] if STRICT else names)
         old = signal.signal(signal.SIGALRM, _alarm)
         signal.alarm(20)
         try:
