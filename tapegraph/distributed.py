@@ -483,7 +483,11 @@ def allreduce_gradients(parameters, average=True, bucket_bytes=DEFAULT_BUCKET_BY
     A ``grad`` of None counts as zeros; it stays None only where it is None on every rank (see GradientReducer).
     Returns the seconds spent in the collectives (0.0 in a one-rank world).
     """
-    params = list(parameters)
+    try:
+        params = list(parameters)
+    except TypeError:
+        raise TypeError(f"allreduce_gradients: parameters must be an iterable of tensors, got "
+                        f"{type(parameters).__name__}") from None
     if size() == 1:
         return 0.0
     key = (tuple(id(p) for p in params), int(bucket_bytes))
@@ -583,6 +587,8 @@ def print_primary(*args, **kwargs):
 def average_logs(logs: dict) -> dict:
     """Average a dict of numeric metrics over the ranks (one allreduce; other values are kept as they are), so
     every rank sees the same epoch logs and callbacks (early stopping, schedules) decide alike."""
+    if not isinstance(logs, dict):
+        raise TypeError(f"average_logs: logs must be a dict of metrics, got {type(logs).__name__}")
     keys = [k for k, v in logs.items() if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)]
     if size() == 1 or not keys:
         return dict(logs)

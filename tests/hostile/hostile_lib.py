@@ -622,7 +622,220 @@ def misc_cases():
                 return fn(ps, good)
             C.append((nm, [nm], f"params:{label}", thunk, None))
     C.extend(loop_cases())
+    C.extend(semantic_cases())
+    C.extend(extra_cases())
     return C
+
+
+def _fwd_bwd(fn):
+    """Run fn() under a tape; backward with ones when the result requires a gradient."""
+    with tg.Tape() as tape:
+        out = fn()
+    o = out[0] if isinstance(out, tuple) else out
+    if isinstance(o, tg.Tensor) and o.requires_grad:
+        tape.backward(o, grad=np.ones(o.shape, o.dtype))
+    return out
+
+
+def _T(a):
+    return tg.Tensor(np.asarray(a, np.float32), requires_grad=True)
+
+
+def semantic_cases():
+    """Valid-looking types, inconsistent meaning: every one must be refused with the op's name."""
+    x = rnd(2, 4, 7, 7)
+    p, labels = rnd(5, 4), np.array([0, 1, 2, 3, 1])
+    ce = tg.losses.categorical_crossentropy
+    cases = [
+        ("conv2d", "groups-not-dividing", lambda: tg.conv2d(_T(x), _T(rnd(6, 1, 3, 3)), groups=3)),
+        ("conv2d", "weight-channels", lambda: tg.conv2d(_T(x), _T(rnd(6, 3, 3, 3)))),
+        ("conv2d", "kernel>input", lambda: tg.conv2d(_T(x), _T(rnd(6, 4, 9, 9)))),
+        ("conv2d", "bias-shape", lambda: tg.conv2d(_T(x), _T(rnd(6, 4, 3, 3)), _T(rnd(5)))),
+        ("conv_transpose2d", "output_padding>=stride", lambda: tg.conv_transpose2d(_T(x), _T(rnd(4, 2, 3, 3)),
+                                                                                   stride=2, output_padding=2)),
+        ("conv_transpose2d", "groups-not-dividing", lambda: tg.conv_transpose2d(_T(x), _T(rnd(4, 2, 3, 3)),
+                                                                                groups=3)),
+        ("conv_transpose2d", "padding-crops-all", lambda: tg.conv_transpose2d(_T(rnd(1, 4, 1, 1)),
+                                                                              _T(rnd(4, 2, 1, 1)), padding=1)),
+        ("conv1d", "groups-not-dividing", lambda: tg.conv1d(_T(rnd(2, 4, 9)), _T(rnd(6, 2, 3)), groups=3)),
+        ("conv1d", "4d-input", lambda: tg.conv1d(_T(x), _T(rnd(6, 4, 3)))),
+        ("max_pool2d", "pad>half-window", lambda: tg.max_pool2d(_T(x), 2, padding=2)),
+        ("max_pool2d", "window>input", lambda: tg.max_pool2d(_T(x), 9)),
+        ("avg_pool2d", "pad>half-window", lambda: tg.avg_pool2d(_T(x), 3, padding=(1, 2))),
+        ("max_unpool2d", "indices-other-shape", lambda: tg.max_unpool2d(_T(rnd(2, 4, 3, 3)),
+                                                                        np.zeros((2, 4, 2, 2), np.int64), 2)),
+        ("max_unpool2d", "indices-out-of-range", lambda: tg.max_unpool2d(_T(rnd(2, 4, 3, 3)),
+                                                                         np.full((2, 4, 3, 3), 99, np.int64), 2)),
+        ("max_unpool2d", "indices-negative", lambda: tg.max_unpool2d(_T(rnd(2, 4, 3, 3)),
+                                                                     np.full((2, 4, 3, 3), -1, np.int64), 2)),
+        ("max_unpool2d", "output_size-bad", lambda: tg.max_unpool2d(*tg.max_pool2d(_T(x), 2, return_indices=True),
+                                                                    2, output_size=(20, 20))),
+        ("max_unpool2d", "indices-float", lambda: tg.max_unpool2d(_T(rnd(2, 4, 3, 3)),
+                                                                  np.zeros((2, 4, 3, 3)), 2)),
+        ("adaptive_avg_pool2d", "zero-size", lambda: tg.adaptive_avg_pool2d(_T(x), 0)),
+        ("interpolate", "both-size-and-scale", lambda: tg.interpolate(_T(x), scale_factor=2, size=3)),
+        ("interpolate", "scale-to-empty", lambda: tg.interpolate(_T(x), scale_factor=0.01)),
+        ("interpolate", "align_corners-nearest", lambda: tg.interpolate(_T(x), scale_factor=2, align_corners=True)),
+        ("pad", "negative>axis", lambda: tg.pad(_T(x), ((0, 0), (0, 0), (-8, 0), (0, 0)))),
+        ("pad", "negative-both>axis", lambda: tg.pad(_T(x), ((0, 0), (0, 0), (-4, -4), (0, 0)))),
+        ("pad", "wrong-rank-widths", lambda: tg.pad(_T(x), ((1, 1), (1, 1)))),
+        ("pad", "value-with-reflect", lambda: tg.pad(_T(x), 1, mode="reflect", value=3)),
+        ("flatten", "start>end", lambda: tg.flatten(_T(x), 3, 1)),
+        ("flatten", "axis-out-of-range", lambda: tg.flatten(_T(x), 1, 9)),
+        ("layer_norm", "shape-mismatch", lambda: tg.layer_norm(_T(x), (6, 7))),
+        ("layer_norm", "weight-shape", lambda: tg.layer_norm(_T(x), (7,), _T(rnd(6)))),
+        ("layer_norm", "too-many-dims", lambda: tg.layer_norm(_T(x), (1, 2, 4, 7, 7))),
+        ("group_norm", "groups-not-dividing", lambda: tg.group_norm(_T(x), 3)),
+        ("group_norm", "groups>C", lambda: tg.group_norm(_T(x), 8)),
+        ("group_norm", "weight-shape", lambda: tg.group_norm(_T(x), 2, _T(rnd(3)))),
+        ("categorical_crossentropy", "ignore_index>=C", lambda: ce(_T(p), labels, True, ignore_index=7)),
+        ("categorical_crossentropy", "labels-out-of-range", lambda: ce(_T(p), labels + 4, True)),
+        ("categorical_crossentropy", "labels-negative", lambda: ce(_T(p), labels - 2, True)),
+        ("categorical_crossentropy", "class_weights-len", lambda: ce(_T(p), labels, True, class_weights=np.ones(3))),
+        ("categorical_crossentropy", "class_weights-neg", lambda: ce(_T(p), labels, True,
+                                                                     class_weights=-np.ones(4))),
+        ("categorical_crossentropy", "class_weights-nan", lambda: ce(_T(p), labels, True,
+                                                                     class_weights=np.full(4, np.nan))),
+        ("categorical_crossentropy", "label_smoothing>1", lambda: ce(_T(p), labels, True, label_smoothing=1.5)),
+        ("categorical_crossentropy", "label_smoothing-nan", lambda: ce(_T(p), labels, True,
+                                                                       label_smoothing=float("nan"))),
+        ("categorical_crossentropy", "ignore_index-probs", lambda: ce(_T(p), np.eye(4)[labels], True,
+                                                                      ignore_index=1)),
+        ("categorical_crossentropy", "1d-pred", lambda: ce(_T(rnd(4)), np.array(1), True)),
+        ("categorical_crossentropy", "reduction-bad", lambda: ce(_T(p), labels, True, reduction="avg")),
+        ("binary_crossentropy", "pos_weight-shape", lambda: tg.losses.binary_crossentropy(
+            _T(p), (p > 0).astype(np.float32), True, pos_weight=np.ones(3))),
+        ("binary_crossentropy", "pos_weight-neg", lambda: tg.losses.binary_crossentropy(
+            _T(p), (p > 0).astype(np.float32), True, pos_weight=-np.ones(4))),
+        ("binary_crossentropy", "target>1", lambda: tg.losses.binary_crossentropy(_T(p), p * 0 + 2, True)),
+        ("binary_crossentropy", "pred-logits-as-probs", lambda: tg.losses.binary_crossentropy(
+            _T(p), (p > 0).astype(np.float32))),
+        ("huber", "delta-0", lambda: tg.losses.huber(_T(p), p, 0.0)),
+        ("huber", "delta-neg", lambda: tg.losses.huber(_T(p), p, -1.0)),
+        ("kl_divergence", "reduction-bad", lambda: tg.losses.kl_divergence(_T(p), p, reduction="avg")),
+        ("kl_divergence", "shape-mismatch", lambda: tg.losses.kl_divergence(_T(p), p[:3])),
+        ("mean_squared_error", "shape-broadcast", lambda: tg.losses.mean_squared_error(_T(p), p[:1])),
+        ("mean_squared_error", "empty-mean", lambda: _nan_is_error(tg.losses.mean_squared_error(_T(p[:0]), p[:0]))),
+    ]
+    return [(op, [op], f"semantic:{label}", (lambda f=f: _fwd_bwd(f)), ("must-raise", None))
+            for op, label, f in cases]
+
+
+def _nan_is_error(out):
+    if not np.all(np.isfinite(out.data)):
+        raise AssertionError(f"SILENT non-finite loss {out.data} (PyTorch gives NaN too: documented?)")
+    return out
+
+
+def extra_cases():
+    """viz, distributed (single process), metrics, loss objects, Sequential."""
+    from tapegraph import viz
+    x = rnd(6, 5)
+    y = np.array([0, 1, 2, 0, 1, 2])
+    C = []
+
+    def trained():
+        m = _model()
+        with tg.Tape() as tape:
+            loss = tg.losses.categorical_crossentropy(m(tg.tensor(x)), y, from_logits=True)
+        tape.backward(loss)
+        return m, tape, loss
+    d = tempfile.mkdtemp()
+    viz_cases = [
+        ("render", "path-missing-dir", lambda: viz.render(trained()[1], "/nonexistent_dir_xyz/g.svg")),
+        ("render", "bad-ext", lambda: viz.render(trained()[1], d + "/g.xyz")),
+        ("render", "not-a-tape", lambda: viz.render(3, d + "/g.svg")),
+        ("render", "none", lambda: viz.render(None, d + "/g.dot")),
+        ("render", "max_nodes-0", lambda: viz.render(trained()[1], d + "/g.dot", max_nodes=0)),
+        ("render", "max_nodes-str", lambda: viz.render(trained()[1], d + "/g.dot", max_nodes="x")),
+        ("render", "group-bad", lambda: viz.render(trained()[1], d + "/g.dot", group="nope")),
+        ("render", "collapse-neg", lambda: viz.render(trained()[1], d + "/g.dot", collapse=-1)),
+        ("render", "cost-unprofiled", lambda: viz.render(trained()[1], d + "/g.dot", cost=True)),
+        ("render", "unknown-option", lambda: viz.render(trained()[1], d + "/g.dot", bogus=1)),
+        ("render", "empty-tape", lambda: viz.render(tg.Tape(), d + "/g.dot")),
+        ("grad_stats", "none", lambda: viz.grad_stats(None)),
+        ("grad_stats", "int", lambda: viz.grad_stats(3)),
+        ("grad_stats", "no-grads", lambda: viz.grad_stats(_model())),
+        ("grad_stats", "nan-grad", lambda: _grad_stats_nan()),
+        ("plot_history", "none", lambda: viz.plot_history(None)),
+        ("plot_history", "empty", lambda: viz.plot_history({})),
+        ("plot_history", "ragged", lambda: viz.plot_history({"loss": [1, 2], "val_loss": [1]}, d + "/h.png")),
+        ("plot_history", "nan", lambda: viz.plot_history({"loss": [1, float("nan")]}, d + "/h.png")),
+        ("plot_history", "str-values", lambda: viz.plot_history({"loss": ["a", "b"]}, d + "/h.png")),
+        ("plot_history", "metric-missing", lambda: viz.plot_history({"loss": [1, 2]}, d + "/h.png", metrics=["acc"])),
+        ("plot_history", "missing-dir", lambda: viz.plot_history({"loss": [1, 2]}, "/nonexistent_dir_xyz/h.png")),
+        ("plot_grad_flow", "none", lambda: viz.plot_grad_flow(None)),
+        ("plot_grad_flow", "no-grads", lambda: viz.plot_grad_flow(_model(), d + "/f.png")),
+        ("plot_grad_flow", "by-bad", lambda: viz.plot_grad_flow(trained()[0], d + "/f.png", by="nope")),
+    ]
+    for name, label, f in viz_cases:
+        C.append((name, [name, "to_dot", "History.plot"], f"viz:{label}", f, None))
+    dist = tg.distributed
+    dist_cases = [
+        ("allreduce", "op-bad", lambda: dist.allreduce(np.ones(3), op="median")),
+        ("allreduce", "str", lambda: dist.allreduce("x")),
+        ("allreduce", "none", lambda: dist.allreduce(None)),
+        ("broadcast", "root-1", lambda: dist.broadcast(np.ones(3), root=1)),
+        ("broadcast", "root-str", lambda: dist.broadcast(np.ones(3), root="0")),
+        ("broadcast_parameters", "not-model", lambda: dist.broadcast_parameters(3)),
+        ("allreduce_gradients", "none", lambda: dist.allreduce_gradients(None)),
+        ("allreduce_gradients", "bucket-0", lambda: dist.allreduce_gradients(_params(), bucket_bytes=0)),
+        ("allreduce_gradients", "bucket-str", lambda: dist.allreduce_gradients(_params(), bucket_bytes="x")),
+        ("shard_for", "bad", lambda: dist.shard_for(np.arange(5), shard="x")),
+        ("average_logs", "str", lambda: dist.average_logs({"loss": "x"})),
+        ("average_logs", "none", lambda: dist.average_logs(None)),
+        ("barrier", "timeout-neg", lambda: dist.barrier(timeout=-1)),
+        ("init", "timeout-str", lambda: dist.init(timeout="x")),
+    ]
+    for name, label, f in dist_cases:
+        C.append((name, [name, "distributed"], f"dist:{label}", f, None))
+    from tapegraph.nn import metrics as M
+    met_cases = [
+        ("Accuracy", "threshold-str", lambda: M.Accuracy(threshold="x").update(rnd(4, 1), np.ones((4, 1)))),
+        ("Accuracy", "threshold-nan", lambda: _metric_nan(M.Accuracy(threshold=float("nan")))),
+        ("Accuracy", "shape-mismatch", lambda: M.Accuracy().update(rnd(4, 3), np.array([0, 1]))),
+        ("Accuracy", "labels-big", lambda: M.Accuracy().update(rnd(4, 3), np.array([0, 1, 7, 9]))),
+        ("TopKAccuracy", "k-0", lambda: M.TopKAccuracy(k=0)),
+        ("TopKAccuracy", "k-float", lambda: M.TopKAccuracy(k=1.5)),
+        ("TopKAccuracy", "k>C", lambda: M.TopKAccuracy(k=9).update(rnd(4, 3), np.array([0, 1, 2, 0]))),
+        ("TopKAccuracy", "labels-big", lambda: M.TopKAccuracy(k=2, name="TopKAccuracy").update(rnd(4, 3), np.array([0, 1, 7, 9]))),
+        ("SparseCategoricalCrossentropy", "from_logits-str",
+         lambda: nn.SparseCategoricalCrossentropy(from_logits="yes")(_T(rnd(4, 3)), np.array([0, 1, 2, 0]))),
+        ("CategoricalCrossentropy", "labels", lambda: nn.CategoricalCrossentropy(from_logits=True)(
+            _T(rnd(4, 3)), np.array([0, 1, 2, 0]))),
+        ("BinaryCrossentropy", "shape", lambda: nn.BinaryCrossentropy()(_T(rnd(4, 1)), np.ones(3))),
+        ("MeanSquaredError", "shape", lambda: nn.MeanSquaredError()(_T(rnd(4, 1)), np.ones((3, 1)))),
+        ("Sequential", "not-layers", lambda: nn.Sequential([3, "x"])),
+        ("Sequential", "input_shape-bad", lambda: nn.Sequential([nn.Dense(3)], input_shape="x")),
+        ("Sequential", "input_shape-neg", lambda: nn.Sequential([nn.Dense(3)], input_shape=(-1,))),
+        ("Sequential", "dtype-int", lambda: nn.Sequential([nn.Dense(3)], dtype=np.int32)),
+        ("Sequential", "dup-layer", lambda: _dup_layer()),
+        ("compile", "loss-int", lambda: _model().compile(optimizer="sgd", loss=3)),
+        ("compile", "metrics-str", lambda: _model().compile(optimizer="sgd", loss="mse", metrics="accuracy")),
+        ("compile", "lr-neg", lambda: _model().compile(optimizer="sgd", loss="mse", learning_rate=-1)),
+        ("compile", "lr-str", lambda: _model().compile(optimizer="sgd", loss="mse", learning_rate="x")),
+    ]
+    for name, label, f in met_cases:
+        C.append((name, [name], f"misc:{label}", f, None))
+    return C
+
+
+def _grad_stats_nan():
+    from tapegraph import viz
+    p = tg.Tensor(rnd(3), requires_grad=True)
+    p.grad = np.full(3, np.nan, np.float32)
+    return viz.grad_stats(p)
+
+
+def _metric_nan(m):
+    m.update(rnd(4, 1), np.ones((4, 1)))
+    return m.result()
+
+
+def _dup_layer():
+    d = nn.Dense(3)
+    m = nn.Sequential([d, d], input_shape=(3,))
+    return m(tg.tensor(rnd(2, 3)))
 
 
 def _opt_step(cls, kw, step):
@@ -793,7 +1006,9 @@ def run_misc(cases_, log=None):
                 warnings.simplefilter("ignore")
                 thunk()
             c, d = "OK", ""
-            if check and check[0] == "arg":
+            if check and check[0] == "must-raise":
+                c, d = "SILENT", "accepted: expected an error"
+            elif check and check[0] == "arg":
                 kind, v, nullable = check[1]
                 if must_refuse(kind, v, nullable):
                     c, d = "SILENT", f"accepted {_short(v)}"
