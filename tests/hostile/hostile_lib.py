@@ -624,7 +624,76 @@ def misc_cases():
     C.extend(loop_cases())
     C.extend(semantic_cases())
     C.extend(extra_cases())
+    C.extend(checkpoint_cases())
     return C
+
+
+def checkpoint_cases():
+    """A valid fit(checkpoint=) file, one entry mutated (meta keys, arrays dropped/reshaped/NaN/retyped), then
+    fit(resume=True): a clean refusal that changes nothing, or a correct resume."""
+    import copy
+    import json
+    x = rnd(20, 5)
+    y = np.random.default_rng(1).integers(0, 3, 20)
+
+    def model():
+        tg.manual_seed(0)
+        m = nn.Sequential([nn.Dense(4, activation="relu"), nn.BatchNorm(), nn.Dense(3)], input_shape=(5,))
+        m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", from_logits=True)
+        return m
+    d = tempfile.mkdtemp()
+    good = os.path.join(d, "c.npz")
+    model().fit(x, y, epochs=2, verbose=0, checkpoint=good, callbacks=[nn.EarlyStopping(monitor="loss", patience=5)])
+    with np.load(good) as f:
+        base = {k: f[k] for k in f.files}
+    meta = json.loads(str(base["meta"]))
+    muts = [
+        ("drop-rng", lambda M, A: M.pop("rng")), ("rng-str", lambda M, A: M.__setitem__("rng", "x")),
+        ("rng-state-str", lambda M, A: M.__setitem__("rng", {"bit_generator": "PCG64", "state": "x"})),
+        ("epoch-neg", lambda M, A: M.__setitem__("epoch", -3)), ("epoch-str", lambda M, A: M.__setitem__("epoch", "2")),
+        ("epoch-huge", lambda M, A: M.__setitem__("epoch", 10 ** 30)),
+        ("epoch-float", lambda M, A: M.__setitem__("epoch", 1.5)),
+        ("history-list", lambda M, A: M.__setitem__("history", [1])),
+        ("history-ragged", lambda M, A: M["history"].__setitem__("loss", [1.0])),
+        ("history-str", lambda M, A: M["history"].__setitem__("loss", ["a", "b"])),
+        ("epochs_run-str", lambda M, A: M.__setitem__("epochs_run", "x")),
+        ("optimizer-none", lambda M, A: M.__setitem__("optimizer", None)),
+        ("optimizer-class", lambda M, A: M["optimizer"].__setitem__("class", "SGD")),
+        ("optimizer-state-list", lambda M, A: M["optimizer"].__setitem__("state", [1])),
+        ("callbacks-extra", lambda M, A: M["callbacks"].append({"class": "StepLR", "state": {}})),
+        ("callbacks-none", lambda M, A: M.__setitem__("callbacks", None)),
+        ("callbacks-missing", lambda M, A: M.__setitem__("callbacks", [])),
+        ("callback-state-junk", lambda M, A: [c.__setitem__("state", {"wait": "x"}) for c in M["callbacks"]]),
+        ("format-bad", lambda M, A: M.__setitem__("format", "x")),
+        ("extra-array", lambda M, A: A.__setitem__("model/bogus", np.zeros(3))),
+    ]
+    for k in sorted(base):
+        if k == "meta":
+            continue
+        muts += [(f"drop:{k}", lambda M, A, k=k: A.pop(k)),
+                 (f"shape:{k}", lambda M, A, k=k: A.__setitem__(k, np.zeros((7, 7), A[k].dtype))),
+                 (f"nan:{k}", lambda M, A, k=k: A.__setitem__(k, np.full(A[k].shape, np.nan))),
+                 (f"str:{k}", lambda M, A, k=k: A.__setitem__(k, np.array("x")))]
+
+    def thunk(mut):
+        M = copy.deepcopy(meta)
+        A = {k: v.copy() for k, v in base.items() if k != "meta"}
+        mut(M, A)
+        q = os.path.join(tempfile.mkdtemp(), "m.npz")
+        np.savez(q, meta=np.array(json.dumps(M)), **A)
+        m = model()
+        before = [p.data.copy() for p in m.parameters()]
+        try:
+            m.fit(x, y, epochs=4, verbose=0, checkpoint=q, resume=True,
+                  callbacks=[nn.EarlyStopping(monitor="loss", patience=5)])
+        except Exception:
+            if any(not np.array_equal(b, p.data) for b, p in zip(before, m.parameters())):
+                raise AssertionError("SILENT half-applied checkpoint") from None
+            raise
+        if any(not np.all(np.isfinite(p.data)) for p in m.parameters()):
+            raise AssertionError("SILENT non-finite parameters after resume")
+    return [("fit", ["checkpoint", "resume"], f"ckpt:{label}", (lambda mut=mut: thunk(mut)), None)
+            for label, mut in muts]
 
 
 def _fwd_bwd(fn):

@@ -265,3 +265,26 @@ def test_distributed_and_viz_arguments():
         tg.sum(x * 2)
     with pytest.raises(TypeError, match="to_dot: max_nodes must be None or an int"):
         tg.viz.to_dot(tape, max_nodes="x")
+
+
+def test_resume_from_a_checkpoint_without_optimizer_state_is_refused(tmp_path):
+    """A checkpoint whose optimizer entry is null (written for a stateless optimizer) used to resume an Adam run
+    with fresh moments, silently."""
+    import json
+    x = np.random.default_rng(0).standard_normal((8, 5)).astype(np.float32)
+    y = np.arange(8) % 3
+
+    def model():
+        tg.manual_seed(0)
+        m = nn.Sequential([nn.Dense(3)], input_shape=(5,))
+        m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", from_logits=True)
+        return m
+    p = tmp_path / "c.npz"
+    model().fit(x, y, epochs=1, verbose=0, checkpoint=p)
+    with np.load(p) as f:
+        arrays = {k: f[k] for k in f.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    meta["optimizer"] = None
+    np.savez(p, meta=np.array(json.dumps(meta)), **{k: v for k, v in arrays.items() if not k.startswith("optim/")})
+    with pytest.raises(ValueError, match="checkpoint holds no optimizer state, this run's Adam has some"):
+        model().fit(x, y, epochs=2, verbose=0, checkpoint=p, resume=True)
