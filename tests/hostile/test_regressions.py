@@ -288,3 +288,27 @@ def test_resume_from_a_checkpoint_without_optimizer_state_is_refused(tmp_path):
     np.savez(p, meta=np.array(json.dumps(meta)), **{k: v for k, v in arrays.items() if not k.startswith("optim/")})
     with pytest.raises(ValueError, match="checkpoint holds no optimizer state, this run's Adam has some"):
         model().fit(x, y, epochs=2, verbose=0, checkpoint=p, resume=True)
+
+
+def _small_model():
+    tg.manual_seed(0)
+    m = nn.Sequential([nn.Dense(3)], input_shape=(5,))
+    m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", from_logits=True)
+    return m
+
+
+def test_fit_refuses_an_optimizer_of_another_model():
+    """compile(optimizer=SGD(other_params)) used to 'train' for the whole run without touching the model."""
+    m = _small_model()
+    other = tg.Tensor(np.ones(2, np.float32), requires_grad=True)
+    m.compile(optimizer=optim.SGD([other], lr=0.1), loss="sparse_categorical_crossentropy", from_logits=True)
+    with pytest.raises(ValueError, match=r"fit: the optimizer \(SGD\) holds none of this model's 2 parameters"):
+        m.fit(np.ones((4, 5), np.float32), np.arange(4) % 3, verbose=0)
+
+
+def test_fit_refuses_a_one_shot_validation_generator_for_several_epochs():
+    """The second epoch's validation used to fail with 'evaluate: x holds no samples'."""
+    x, y = np.ones((8, 5), np.float32), np.arange(8) % 3
+    val = ((x[i:i + 4], y[i:i + 4]) for i in (0, 4))
+    with pytest.raises(ValueError, match="fit: validation_data is a one-shot iterator"):
+        _small_model().fit(x, y, validation_data=val, epochs=2, verbose=0)
