@@ -11,7 +11,7 @@ import numpy as np
 import tapegraph as _tg
 
 from ..ops.dropout import check_rate
-from ..tensor import DEFAULT_FLOAT
+from ..tensor import DEFAULT_FLOAT, Tensor
 from . import init as _init
 from .module import Module, ModuleList, Parameter
 
@@ -87,12 +87,18 @@ def _check_activation(activation, who):
     return activation
 
 
-def _apply_activation(activation, y):
+def _apply_activation(activation, y, who="layer"):
     """Softmax-like activations normalise over axis 1: the channels of NCHW/NCL (Keras' last, channels axis)."""
     if activation is None or activation == "linear":
         return y
     if callable(activation):
-        return activation(y)
+        out = activation(y)
+        if not isinstance(out, Tensor):
+            # np.tanh(tensor) returns an ndarray: the graph would end here and the layer's weights get no gradient
+            name = getattr(activation, "__name__", repr(activation))
+            raise TypeError(f"{who}: activation {name} returned a {type(out).__name__}, not a Tensor: it must be "
+                            f"built from tapegraph ops (e.g. tg.tanh, or the name 'tanh'), not numpy functions")
+        return out
     fn = getattr(_tg.ops, activation)
     return fn(y, axis=1) if activation in ("softmax", "log_softmax") else fn(y)
 
@@ -242,7 +248,7 @@ class Conv2D(_Conv):
         self._check_input(x, self.weight.data.shape[1] * self.groups, "(batch, channels, height, width)")
         y = _tg.conv2d(x, self.weight, self.bias, stride=self.strides, padding=self.padding,
                        dilation=self.dilation_rate, groups=self.groups, algorithm=self.algorithm)
-        return _apply_activation(self.activation, y)
+        return _apply_activation(self.activation, y, self._label())
 
 
 class Conv1D(_Conv):
@@ -265,7 +271,7 @@ class Conv1D(_Conv):
         self._check_input(x, self.weight.data.shape[1] * self.groups, "(batch, channels, length)")
         y = _tg.conv1d(x, self.weight, self.bias, stride=self.strides[0], padding=self.padding,
                        dilation=self.dilation_rate[0], groups=self.groups)
-        return _apply_activation(self.activation, y)
+        return _apply_activation(self.activation, y, self._label())
 
 
 class DepthwiseConv2D(_Conv):
@@ -291,7 +297,7 @@ class DepthwiseConv2D(_Conv):
         self._check_input(x, self.groups, "(batch, channels, height, width)")
         y = _tg.conv2d(x, self.weight, self.bias, stride=self.strides, padding=self.padding,
                        dilation=self.dilation_rate, groups=self.groups)
-        return _apply_activation(self.activation, y)
+        return _apply_activation(self.activation, y, self._label())
 
     def extra_repr(self):
         return super().extra_repr() + (f", depth_multiplier={self.depth_multiplier}"
@@ -348,7 +354,7 @@ class Conv2DTranspose(_Conv):
                zip(np.shape(x)[2:], self.kernel_size, self.strides, self.dilation_rate, ops)]
         y = _tg.conv_transpose2d(x, self.weight, self.bias, stride=self.strides, padding=(geo[0][0], geo[1][0]),
                                  output_padding=(geo[0][1], geo[1][1]), dilation=self.dilation_rate)
-        return _apply_activation(self.activation, y)
+        return _apply_activation(self.activation, y, self._label())
 
     def extra_repr(self):
         return super().extra_repr() + ("" if self.output_padding is None
@@ -390,7 +396,7 @@ class Dense(Layer):
             raise self._bad_input(x, f"(batch, {f})")
         y = _tg.matmul(x, self.weight)
         y = y + self.bias if self.bias is not None else y
-        return _apply_activation(self.activation, y)
+        return _apply_activation(self.activation, y, self._label())
 
     def extra_repr(self):
         act = getattr(self.activation, "__name__", self.activation)

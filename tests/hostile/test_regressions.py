@@ -312,3 +312,12 @@ def test_fit_refuses_a_one_shot_validation_generator_for_several_epochs():
     val = ((x[i:i + 4], y[i:i + 4]) for i in (0, 4))
     with pytest.raises(ValueError, match="fit: validation_data is a one-shot iterator"):
         _small_model().fit(x, y, validation_data=val, epochs=2, verbose=0)
+
+
+@pytest.mark.parametrize("cls,x", [(lambda a: nn.Dense(3, activation=a), np.ones((2, 4), np.float32)),
+                                   (lambda a: nn.Conv2D(3, 3, activation=a), X4)])
+def test_numpy_activation_is_refused_not_a_silent_graph_break(cls, x):
+    """Dense(activation=np.tanh) returned an ndarray: the weights silently got no gradient."""
+    with pytest.raises(TypeError, match=r"(Dense|Conv2D): activation tanh returned a ndarray, not a Tensor"):
+        cls(np.tanh)(tg.tensor(x))
+    assert isinstance(cls(tg.tanh)(tg.tensor(x)), tg.Tensor)
