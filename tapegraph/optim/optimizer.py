@@ -143,9 +143,20 @@ class Optimizer:
             if g is None:
                 continue
             w = p.data
+            if not isinstance(g, np.ndarray):
+                raise TypeError(f"{type(self).__name__}: the gradient of parameter {p.name or i} is a "
+                                f"{type(g).__name__}, expected an ndarray")
             if g.shape != w.shape:
                 raise ValueError(f"{type(self).__name__}: gradient of shape {g.shape} for parameter "
                                  f"{p.name or i} of shape {w.shape}")
+            st = self.state.get(id(p))
+            if st:
+                for k, v in st.items():
+                    if isinstance(v, np.ndarray) and v.shape != w.shape:
+                        # p.data was replaced by an array of another shape after the optimizer took its state
+                        raise ValueError(f"{type(self).__name__}: parameter {p.name or i} now has shape {w.shape} "
+                                         f"but its optimizer state {k!r} has shape {v.shape}; make a new optimizer "
+                                         f"after changing a parameter's shape")
             yield p, w, g
 
     def _temps(self, p, w, n):

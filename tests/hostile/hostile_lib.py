@@ -547,6 +547,26 @@ def misc_cases():
                 return step(opt2, ps)
             C.append((nm, [nm, "state", "param_groups", "load_state_dict"], f"state_dict:{label}", thunk, None))
 
+        # gradients of the wrong kind, parameters resized after the optimizer took state
+        for label, g in [("grad-f64", np.ones((3, 2))), ("grad-shape", np.ones((2, 3), np.float32)),
+                         ("grad-bcast", np.ones(2, np.float32)), ("grad-int", np.ones((3, 2), np.int64)),
+                         ("grad-list", [[1.0, 1.0]] * 3), ("grad-str", "x"), ("grad-scalar", np.float32(1)),
+                         ("grad-f16", np.ones((3, 2), np.float16)), ("param-resized", "resize")]:
+            def thunk(c=cls, kw=kw, g=g):
+                ps = _params(1)
+                opt = c(ps, **kw)
+                ps[0].grad = np.ones((3, 2), np.float32)
+                opt.step()
+                if isinstance(g, str) and g == "resize":
+                    ps[0].data = np.ones((4, 2), np.float32)
+                    ps[0].grad = np.ones((4, 2), np.float32)
+                else:
+                    ps[0].grad = g
+                opt.step()
+                if not np.all(np.isfinite(ps[0].data)) or ps[0].data.dtype != np.float32:
+                    raise AssertionError("SILENT parameter dtype/values changed")
+            C.append((nm, [nm], f"step:{label}", thunk, None))
+
     # schedules
     def sched(cls, **kw):
         def thunk():

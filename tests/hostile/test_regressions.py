@@ -321,3 +321,20 @@ def test_numpy_activation_is_refused_not_a_silent_graph_break(cls, x):
     with pytest.raises(TypeError, match=r"(Dense|Conv2D): activation tanh returned a ndarray, not a Tensor"):
         cls(np.tanh)(tg.tensor(x))
     assert isinstance(cls(tg.tanh)(tg.tensor(x)), tg.Tensor)
+
+
+@pytest.mark.parametrize("cls", [optim.SGD, optim.Adam, optim.RMSprop, optim.Adagrad])
+def test_optimizer_step_names_bad_gradients_and_resized_parameters(cls):
+    p = params(1)[0]
+    opt = cls([p], lr=0.1)
+    p.grad = [[1.0, 1.0]] * 3
+    with pytest.raises(TypeError, match=f"{cls.__name__}: the gradient of parameter 0 is a list"):
+        opt.step()                                    # was AttributeError: 'list' object has no attribute 'shape'
+    p.grad = np.ones((3, 2), np.float32)
+    opt.step()
+    if cls is optim.SGD:
+        return                                        # no state without momentum
+    p.data = np.ones((4, 2), np.float32)
+    p.grad = np.ones((4, 2), np.float32)
+    with pytest.raises(ValueError, match=f"{cls.__name__}: parameter 0 now has shape"):
+        opt.step()                                    # was numpy's 'operands could not be broadcast'
