@@ -668,11 +668,17 @@ class BatchNorm(Layer):
 
     def __init__(self, epsilon=1e-3, momentum=0.99, dtype=None):
         super().__init__(dtype)
-        momentum = _real(momentum, "momentum", "BatchNorm")
+        for arg, v in (("momentum", momentum), ("epsilon", epsilon)):
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+                raise TypeError(f"BatchNorm: {arg} must be a number, got {type(v).__name__} {v!r}")
         if not 0 <= momentum <= 1:
             raise ValueError(f"BatchNorm: momentum must be in [0, 1], got {momentum}")
-        self.epsilon = _epsilon(epsilon, "BatchNorm")
-        self.momentum = momentum
+        if not epsilon > 0:
+            raise ValueError(f"BatchNorm: epsilon must be positive, got {epsilon}")
+        self.epsilon = float(epsilon)
+        self.momentum = float(momentum)
+        if not np.isfinite(self.epsilon):
+            raise ValueError(f"BatchNorm: epsilon must be finite, got {epsilon}")
         self.gamma = None
         self.beta = None
 
