@@ -877,9 +877,16 @@ def extra_cases():
         ("average_logs", "none", lambda: dist.average_logs(None)),
         ("barrier", "timeout-neg", lambda: dist.barrier(timeout=-1)),
         ("init", "timeout-str", lambda: dist.init(timeout="x")),
+        ("barrier", "timeout-str", lambda: dist.barrier(timeout="x")),
+        ("barrier", "timeout-nan", lambda: dist.barrier(timeout=float("nan"))),
+        ("primary_only", "not-callable", lambda: dist.primary_only(3)),
+        ("broadcast_optimizer_state", "int", lambda: dist.broadcast_optimizer_state(3)),
+        ("broadcast_buffers", "none", lambda: dist.broadcast_buffers(None)),
     ]
     for name, label, f in dist_cases:
-        C.append((name, [name, "distributed"], f"dist:{label}", f, None))
+        C.append((name, [name, "distributed"], f"dist:{label}", f,
+                  ("must-raise", None) if name in ("barrier", "primary_only", "broadcast_optimizer_state",
+                                                   "broadcast_buffers", "broadcast_parameters") else None))
     from tapegraph.nn import metrics as M
     met_cases = [
         ("Accuracy", "threshold-str", lambda: M.Accuracy(threshold="x").update(rnd(4, 1), np.ones((4, 1)))),

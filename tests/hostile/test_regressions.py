@@ -338,3 +338,18 @@ def test_optimizer_step_names_bad_gradients_and_resized_parameters(cls):
     p.grad = np.ones((4, 2), np.float32)
     with pytest.raises(ValueError, match=f"{cls.__name__}: parameter 0 now has shape"):
         opt.step()                                    # was numpy's 'operands could not be broadcast'
+
+
+def test_distributed_arguments_are_checked_in_a_one_rank_world():
+    """These were no-ops on one rank, so a script passed locally and failed only under mpirun."""
+    d = tg.distributed
+    with pytest.raises(TypeError, match="distributed.barrier: timeout must be a number"):
+        d.barrier(timeout="x")
+    with pytest.raises(TypeError, match="distributed.primary_only: expected a function"):
+        d.primary_only(3)
+    with pytest.raises(TypeError, match="distributed.broadcast_optimizer_state: int has no state_dict"):
+        d.broadcast_optimizer_state(3)
+    with pytest.raises(TypeError, match="distributed.broadcast_buffers: expected a Module"):
+        d.broadcast_buffers(None)
+    assert d.primary_only(lambda: 3)() == 3
+    d.barrier(timeout=None)
