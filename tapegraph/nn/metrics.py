@@ -111,10 +111,11 @@ class TopKAccuracy(Metric):
         if truth is None:
             raise ValueError(f"{self.name}: needs (N, C) outputs with labels (N,) or one-hot targets (N, C), got "
                              f"outputs {pred.shape} and targets {np.shape(target)}")
-        k = min(self.k, pred.shape[-1])
-        if truth.size and (truth.min() < 0 or truth.max() >= pred.shape[-1]):
-            raise ValueError(f"{self.name}: labels must lie in [0, {pred.shape[-1]}), got range "
+        c = pred.shape[-1]
+        if truth.size and (truth.min() < 0 or truth.max() >= c):
+            raise ValueError(f"{self.name}: labels must lie in [0, {c}) for outputs {pred.shape}, got range "
                              f"[{truth.min()}, {truth.max()}]")
+        k = min(self.k, c)
         # the true class is in the top k when fewer than k classes score strictly higher than it
         true_score = np.take_along_axis(pred, truth[..., None].astype(np.intp), axis=-1)
         right = (pred > true_score).sum(axis=-1) < k

@@ -30,6 +30,14 @@ def _check_int(owner, name, value, low=1):
     return value
 
 
+def _positive(owner, name, value):
+    """A finite number > 0 (TypeError for a non-number, ValueError otherwise)."""
+    v = check_number(owner, name, value)
+    if v == 0:
+        raise ValueError(f"{owner}: {name} must be positive, got {v}")
+    return v
+
+
 def _per_group(owner, name, value, n, **limits):
     """A number or a list/tuple with one number per parameter group -> list of n floats."""
     if isinstance(value, (list, tuple)):
@@ -142,9 +150,7 @@ class StepLR(LRScheduler):
     def __init__(self, optimizer, step_size, gamma=0.1):
         super().__init__(optimizer)
         self.step_size = _check_int("StepLR", "step_size", step_size)
-        if not isinstance(gamma, (int, float)) or isinstance(gamma, bool) or not 0 < gamma < math.inf:
-            raise ValueError(f"StepLR: gamma must be positive and finite, got {gamma!r}")
-        self.gamma = float(gamma)
+        self.gamma = _positive("StepLR", "gamma", gamma)
         self._start()
 
     def _lr(self, base, epoch, group):
@@ -174,9 +180,7 @@ class ExponentialLR(LRScheduler):
 
     def __init__(self, optimizer, gamma):
         super().__init__(optimizer)
-        if not isinstance(gamma, (int, float)) or isinstance(gamma, bool) or not 0 < gamma < math.inf:
-            raise ValueError(f"ExponentialLR: gamma must be positive and finite, got {gamma!r}")
-        self.gamma = float(gamma)
+        self.gamma = _positive("ExponentialLR", "gamma", gamma)
         self._start()
 
     def _lr(self, base, epoch, group):
@@ -286,10 +290,8 @@ class OneCycleLR(LRScheduler):
         if anneal_strategy not in ("cos", "linear"):
             raise ValueError(f"{name}: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
         self.anneal_strategy = anneal_strategy
-        div_factor = check_number(name, "div_factor", div_factor)
-        final_div_factor = check_number(name, "final_div_factor", final_div_factor)
-        if div_factor == 0 or final_div_factor == 0:
-            raise ValueError(f"{name}: div_factor and final_div_factor must be > 0")
+        div_factor = _positive(name, "div_factor", div_factor)
+        final_div_factor = _positive(name, "final_div_factor", final_div_factor)
         self.three_phase = check_bool(name, "three_phase", three_phase)
         n = len(self.base_lrs)
         self.max_lrs = _per_group(name, "max_lr", max_lr, n)

@@ -141,7 +141,7 @@ def test_crossentropy_target_computed_on_the_tape_is_refused(loss):
 @pytest.mark.parametrize("cls", [optim.StepLR, optim.ExponentialLR])
 def test_schedule_gamma_inf(cls):
     kw = dict(step_size=1) if cls is optim.StepLR else {}
-    with pytest.raises(ValueError, match=f"{cls.__name__}: gamma must be positive and finite"):
+    with pytest.raises(ValueError, match=f"{cls.__name__}: gamma must be"):
         cls(optim.SGD(params(), lr=0.1), gamma=math.inf, **kw)
 
 
