@@ -329,6 +329,10 @@ def load_checkpoint(path, model, optimizer, history, callbacks=()) -> int:
     model_state = _check_model(model, arrays, problems)
 
     # the optimizer: same class, same structure as its current state dict
+    if opt_entry is None and hasattr(optimizer, "state_dict") and hasattr(optimizer, "load_state_dict"):
+        # (saved from an optimizer without state dicts): resuming would silently restart this one's moments
+        problems.append(f"optimizer: the checkpoint holds no optimizer state, this run's {type(optimizer).__name__} "
+                        f"has some")
     if opt_entry is not None:
         if not (hasattr(optimizer, "state_dict") and hasattr(optimizer, "load_state_dict")):
             problems.append(f"optimizer: the checkpoint holds {opt_entry['class'] or 'optimizer'} state but "

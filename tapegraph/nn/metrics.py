@@ -57,6 +57,10 @@ class Accuracy(Metric):
     """Fraction of correct predictions (see the module docstring for how outputs are read)."""
 
     def __init__(self, name: str = "accuracy", threshold: float | None = None):
+        if threshold is not None and (isinstance(threshold, (bool, np.bool_)) or
+                                      not isinstance(threshold, (int, float, np.integer, np.floating)) or
+                                      not np.isfinite(threshold)):
+            raise ValueError(f"Accuracy: threshold must be None or a finite number, got {threshold!r}")
         self.name, self.threshold = name, threshold
         self.reset()
 

@@ -372,6 +372,8 @@ def fit(model, x, y=None, *, batch_size=32, epochs=1, verbose="auto", callbacks=
     batch_size = _check_batch_size(batch_size, who)
     epochs = _check_int(epochs, "epochs", who)
     initial_epoch = _check_int(initial_epoch, "initial_epoch", who)
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise TypeError(f"fit: shuffle must be True or False, got {shuffle!r}")
     if verbose not in (0, 1, 2, "auto") or isinstance(verbose, bool):
         raise ValueError(f"fit: verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
     verbose = 1 if verbose == "auto" else verbose
@@ -417,6 +419,11 @@ def fit(model, x, y=None, *, batch_size=32, epochs=1, verbose="auto", callbacks=
         if n < world:
             raise ValueError(f"fit (distributed): {n} training samples cannot give each of {world} ranks one")
         batches = -(-(n // world) // batch_size)
+    if validation_data is not None and _is_batches(validation_data) and iter(validation_data) is validation_data \
+            and epochs - initial_epoch > 1:
+        raise ValueError(f"fit: validation_data is a one-shot iterator ({type(validation_data).__name__}), which "
+                         f"can be evaluated after one epoch only, but epochs={epochs}; pass a list of batches, a "
+                         f"DataLoader or (x_val, y_val) arrays")
     if validation_data is not None and not _is_batches(validation_data):
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ValueError("fit: validation_data must be a pair (x_val, y_val) or an iterable of batches")
@@ -449,6 +456,14 @@ def fit(model, x, y=None, *, batch_size=32, epochs=1, verbose="auto", callbacks=
         lr = compiled.get("learning_rate") if compiled.get("optimizer") == optimizer else None
         optimizer = _make_optimizer(model, optimizer, lr)
     _check_optimizer(optimizer, who)
+    groups = getattr(optimizer, "param_groups", None)
+    if isinstance(groups, list) and all(m.built for m in model.modules()):
+        mine = {id(p) for p in model.parameters()}
+        held = {id(p) for g in groups if isinstance(g, dict) for p in g.get("params", ())}
+        if mine and not mine & held:
+            # an optimizer made for another model (or before a rebuild) would step nothing of this one, silently
+            raise ValueError(f"fit: the optimizer ({type(optimizer).__name__}) holds none of this model's "
+                             f"{len(mine)} parameters; make it from model.parameters()")
     model.__dict__["optimizer"] = optimizer
     model.__dict__["_fit_loss"] = resolved
     stepper = optimizer                          # what the loop steps: the optimizer, or its distributed wrapper

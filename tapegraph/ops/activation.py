@@ -120,8 +120,17 @@ def relu(a): return ReLU.apply(a)
 def leaky_relu(a, negative_slope=0.01): return LeakyReLU.apply(a, negative_slope=negative_slope)
 def sigmoid(a): return Sigmoid.apply(a)
 def tanh(a): return Tanh.apply(a)
-def softmax(a, axis=-1): return Softmax.apply(a, axis=axis)
-def log_softmax(a, axis=-1): return LogSoftmax.apply(a, axis=axis)
+def _axis(op, axis):
+    """An int axis (numpy's axis=None would mix samples: refused); the range is checked against x by numpy."""
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, (bool, np.bool_)):
+        raise TypeError(f"{op}: axis must be an int, got {axis!r}")
+    if not -2 ** 31 < axis < 2 ** 31:
+        raise ValueError(f"{op}: axis {axis} is out of range")
+    return int(axis)
+
+
+def softmax(a, axis=-1): return Softmax.apply(a, axis=_axis("softmax", axis))
+def log_softmax(a, axis=-1): return LogSoftmax.apply(a, axis=_axis("log_softmax", axis))
 
 
 # -- smooth and hard activations (PyTorch's definitions) -------------------------------------------------------------

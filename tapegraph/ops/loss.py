@@ -436,6 +436,22 @@ class CategoricalCrossentropy(Function):
 
 
 # -- public functions -------------------------------------------------------------------------------------------
+def _constant_inputs(op, **inputs):
+    """The cross-entropies differentiate pred only (target and weights are constants, as the gradient checks use
+    them). A target computed by recorded ops (a teacher network's output, say) would silently pass no gradient back
+    to what computed it, where PyTorch differentiates soft targets: refused while a tape records, with the fix."""
+    from ..tape import _active, _grad_enabled
+    from ..tensor import Tensor
+    if not (_active.get() and _grad_enabled.get()):
+        return
+    for name, v in inputs.items():
+        if isinstance(v, Tensor) and v.requires_grad and not v.is_leaf:
+            raise ValueError(f"{op}: {name} was computed on the tape and requires a gradient, but this loss "
+                             f"differentiates pred only, so nothing would flow back through {name}; pass "
+                             f"{name}.detach() to use it as a constant, or use mean_squared_error/kl_divergence, "
+                             f"whose target is differentiable")
+
+
 def mean_squared_error(pred, target, *, reduction="mean"):
     """(pred - target)**2, reduced (torch's mse_loss). Shapes must match; target is differentiable."""
     return MeanSquaredError.apply(pred, target, reduction=reduction)
@@ -471,6 +487,7 @@ def binary_crossentropy(pred, target, from_logits=False, *, pos_weight=None, red
     ``target`` in [0, 1], pred's shape. ``pos_weight`` (weight of positives, one per class on the last axis,
     broadcast against pred) applies the same way to probabilities and to logits.
     """
+    _constant_inputs("binary_crossentropy", target=target, pos_weight=pos_weight)
     args = (pred, target) if pos_weight is None else (pred, target, pos_weight)
     return BinaryCrossentropy.apply(*args, from_logits=_flag("binary_crossentropy", "from_logits", from_logits),
                                     reduction=reduction)
@@ -486,6 +503,7 @@ def categorical_crossentropy(pred, target, from_logits=False, *, label_smoothing
     with labels, "mean" divides by the summed weights of the non-ignored labels (torch); with probability targets
     by the number of positions. ``reduction="none"`` returns shape (N, d1, ...).
     """
+    _constant_inputs("categorical_crossentropy", target=target, class_weights=class_weights)
     args = (pred, target) if class_weights is None else (pred, target, class_weights)
     return CategoricalCrossentropy.apply(*args, reduction=reduction,
                                          from_logits=_flag("categorical_crossentropy", "from_logits", from_logits),

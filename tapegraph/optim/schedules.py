@@ -16,6 +16,9 @@ from __future__ import annotations
 import bisect
 import math
 import warnings
+from numbers import Real
+
+import numpy as np
 
 from .optimizer import check_bool, check_number
 
@@ -88,7 +91,17 @@ class LRScheduler:
         if len(groups) != len(self.base_lrs):
             raise ValueError(f"{type(self).__name__}: the optimizer has {len(groups)} parameter groups, the schedule "
                              f"was made for {len(self.base_lrs)}")
-        for g, lr in zip(groups, self.get_lr()):
+        try:
+            lrs = self.get_lr()
+        except OverflowError:           # gamma ** epoch past 1e308
+            lrs = [math.inf]
+        for i, lr in enumerate(lrs):
+            # a gamma of 1e300, a lambda returning NaN: refuse the lr rather than hand the optimizer garbage
+            # (a negative lr passes, as in PyTorch: OneCycleLR's linear anneal extrapolates past total_steps)
+            if isinstance(lr, (bool, np.bool_)) or not isinstance(lr, Real) or not math.isfinite(lr):
+                raise ValueError(f"{type(self).__name__}: the schedule gives lr={lr!r} for parameter group {i} at "
+                                 f"step {self.epoch}; expected a finite number")
+        for g, lr in zip(groups, lrs):
             g["lr"] = lr
 
     def step(self):
@@ -208,7 +221,15 @@ class LambdaLR(LRScheduler):
     _unsaved = ("optimizer", "_lambdas")
 
     def _lr(self, base, epoch, group):
-        return base * self._lambdas[group](epoch)
+        try:
+            factor = self._lambdas[group](epoch)
+        except TypeError as e:
+            raise TypeError(f"LambdaLR: lr_lambda for parameter group {group} failed on epoch {epoch}: {e} (it "
+                            f"must take the epoch and return a number)") from e
+        if isinstance(factor, (bool, np.bool_)) or not isinstance(factor, Real):
+            raise TypeError(f"LambdaLR: lr_lambda for parameter group {group} returned {factor!r} on epoch {epoch}; "
+                            f"expected a number")
+        return base * factor
 
 
 class LinearLR(LRScheduler):

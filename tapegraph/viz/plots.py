@@ -96,6 +96,11 @@ def _groups(model, by):
     if by not in ("parameter", "layer"):
         raise ValueError(f"plot_grad_flow: by must be 'parameter' or 'layer', got {by!r}")
     if not hasattr(model, "named_modules"):
+        try:
+            model = list(model)
+        except TypeError:
+            raise TypeError(f"plot_grad_flow: model must be a Module or a list of Parameters, got "
+                            f"{type(model).__name__}") from None
         return [(p.name or f"param {i}", [p]) for i, p in enumerate(model)]
     if by == "parameter":
         return [(name, [p]) for name, p in model.named_parameters()]
