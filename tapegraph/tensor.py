@@ -81,6 +81,19 @@ class Tensor:
             return np.array(self.data, dtype=dtype, copy=True)
         return self.data if dtype is None else self.data.astype(dtype, copy=copy is not False)
 
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """``np.exp(t)``, ``ndarray + t``: the ufuncs tapegraph has ops for run as those ops (recorded on the tape);
+        comparisons give boolean arrays, as the operators do. Any other ufunc would silently return a plain array
+        and cut the graph, so it is refused."""
+        name = _UFUNC_OPS.get(ufunc.__name__) if method == "__call__" and not kwargs else None
+        if name is not None:
+            return getattr(_ops(), name)(*inputs)
+        if ufunc.__name__ in _COMPARISONS and method == "__call__" and not kwargs:
+            return ufunc(*(_raw(a) for a in inputs))
+        raise TypeError(f"np.{ufunc.__name__}{'' if method == '__call__' else '.' + method} on a Tensor would return a "
+                        f"plain array and cut the tape: use the tapegraph op (tg.{ufunc.__name__}, if it exists) or "
+                        f"pass t.data for a constant")
+
     # -- arithmetic (ops are imported lazily to avoid an import cycle) --------------------------------------------
     def __add__(self, o): return _ops().add(self, o)
     def __radd__(self, o): return _ops().add(o, self)
@@ -153,6 +166,13 @@ def _ops():
         _OPS = ops
     return _OPS
 
+
+
+# numpy ufunc name -> tapegraph op (Tensor.__array_ufunc__)
+_UFUNC_OPS = {"add": "add", "subtract": "sub", "multiply": "mul", "true_divide": "div", "divide": "div",
+              "power": "pow", "negative": "neg", "exp": "exp", "log": "log", "sqrt": "sqrt", "absolute": "abs",
+              "maximum": "maximum", "minimum": "minimum", "tanh": "tanh", "matmul": "matmul"}
+_COMPARISONS = {"equal", "not_equal", "less", "less_equal", "greater", "greater_equal"}
 
 def _raw(o):
     return o.data if isinstance(o, Tensor) else o

@@ -317,10 +317,18 @@ def test_fit_refuses_a_one_shot_validation_generator_for_several_epochs():
 @pytest.mark.parametrize("cls,x", [(lambda a: nn.Dense(3, activation=a), np.ones((2, 4), np.float32)),
                                    (lambda a: nn.Conv2D(3, 3, activation=a), X4)])
 def test_numpy_activation_is_refused_not_a_silent_graph_break(cls, x):
-    """Dense(activation=np.tanh) returned an ndarray: the weights silently got no gradient."""
-    with pytest.raises(TypeError, match=r"(Dense|Conv2D): activation tanh returned a ndarray, not a Tensor"):
-        cls(np.tanh)(tg.tensor(x))
-    assert isinstance(cls(tg.tanh)(tg.tensor(x)), tg.Tensor)
+    """Dense(activation=np.tanh) returned an ndarray: the weights silently got no gradient. np.tanh on a Tensor now
+    records tg.tanh; an activation that returns a plain array is refused by the layer."""
+    def plain(t):
+        return t.data * 2
+    with pytest.raises(TypeError, match=r"(Dense|Conv2D): activation plain returned a ndarray, not a Tensor"):
+        cls(plain)(tg.tensor(x))
+    layer = cls(np.tanh)
+    with tg.Tape() as tape:
+        out = layer(tg.tensor(x))
+        loss = out.sum()
+    tape.backward(loss)
+    assert "tanh" in {n.op.name for n in tape} and all(p.grad is not None for p in layer.parameters())
 
 
 @pytest.mark.parametrize("cls", [optim.SGD, optim.Adam, optim.RMSprop, optim.Adagrad])
