@@ -701,7 +701,7 @@ class BatchNorm(Layer):
             return _tg.batch_norm(x, self.gamma, self.beta, self.epsilon, mean=self.running_mean,
                                   var=self.running_var)
         stats = {}
-        y = _tg.batch_norm(x, self.gamma, self.beta, self.epsilon, batch_stats=stats)
+        y = self._train_op(x, self.gamma, self.beta, self.epsilon, batch_stats=stats)
         m, mom = stats["count"], self.momentum
         rm, rv = self.running_mean, self.running_var
         rm *= mom
@@ -709,6 +709,11 @@ class BatchNorm(Layer):
         rv *= mom
         rv += ((1 - mom) * m / (m - 1)) * stats["var"]
         return y
+
+    @staticmethod
+    def _train_op(*args, **kwargs):
+        """The op that normalises with batch statistics (SyncBatchNorm swaps in sync_batch_norm)."""
+        return _tg.batch_norm(*args, **kwargs)
 
     def extra_repr(self):
         return f"epsilon={self.epsilon}, momentum={self.momentum}"
