@@ -120,10 +120,19 @@ class Tensor:
     def __ge__(self, o): return self.data >= _raw(o)
 
     # -- method forms of common ops ------------------------------------------------------------------------------
-    def sum(self, axis=None, keepdims=False): return _ops().sum(self, axis, keepdims)
-    def mean(self, axis=None, keepdims=False): return _ops().mean(self, axis, keepdims)
-    def max(self, axis=None, keepdims=False): return _ops().max(self, axis, keepdims)
-    def min(self, axis=None, keepdims=False): return _ops().min(self, axis, keepdims)
+    # dtype=/out= only so that np.sum(t), np.mean(t), np.max(t) (which pass them) reach the ops
+    def sum(self, axis=None, keepdims=False, dtype=None, out=None):
+        return _ops().sum(self, _np_reduce_args("sum", axis, dtype, out), keepdims)
+
+    def mean(self, axis=None, keepdims=False, dtype=None, out=None):
+        return _ops().mean(self, _np_reduce_args("mean", axis, dtype, out), keepdims)
+
+    def max(self, axis=None, keepdims=False, out=None):
+        return _ops().max(self, _np_reduce_args("max", axis, None, out), keepdims)
+
+    def min(self, axis=None, keepdims=False, out=None):
+        return _ops().min(self, _np_reduce_args("min", axis, None, out), keepdims)
+
     def var(self, axis=None, keepdims=False, ddof=0): return _ops().var(self, axis, keepdims, ddof)
     def reshape(self, *shape): return _ops().reshape(self, shape[0] if len(shape) == 1 else shape)
     def transpose(self, *axes): return _ops().transpose(self, (axes[0] if len(axes) == 1 else axes) or None)
@@ -173,6 +182,14 @@ _UFUNC_OPS = {"add": "add", "subtract": "sub", "multiply": "mul", "true_divide":
               "power": "pow", "negative": "neg", "exp": "exp", "log": "log", "sqrt": "sqrt", "absolute": "abs",
               "maximum": "maximum", "minimum": "minimum", "tanh": "tanh", "matmul": "matmul"}
 _COMPARISONS = {"equal", "not_equal", "less", "less_equal", "greater", "greater_equal"}
+
+
+def _np_reduce_args(op, axis, dtype, out):
+    """The axis, after refusing numpy's dtype=/out= (a reduction's dtype is its input's; results are new Tensors)."""
+    if dtype is not None or out is not None:
+        raise TypeError(f"{op}: dtype= and out= are not supported on a Tensor (the result is a new Tensor of the "
+                        f"input's dtype)")
+    return axis
 
 def _raw(o):
     return o.data if isinstance(o, Tensor) else o

@@ -47,3 +47,16 @@ def test_a_leaf_that_requires_grad_is_its_own_target():
         pass
     with pytest.raises(RuntimeError, match="was not recorded on this tape"):
         tape.backward(constant)
+
+
+def test_numpy_reductions_on_a_tensor_reach_the_ops():
+    x = tg.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True, dtype=np.float64)
+    with tg.Tape() as tape:
+        loss = np.sum(x) + np.mean(x, axis=0).sum() + np.max(x) + np.min(x)
+    tape.backward(loss)
+    expected = np.full((2, 3), 1.5)
+    expected[1, 2] += 1
+    expected[0, 0] += 1
+    np.testing.assert_allclose(x.grad, expected)
+    with pytest.raises(TypeError, match="sum: dtype= and out= are not supported"):
+        np.sum(x, dtype=np.float32)
