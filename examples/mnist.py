@@ -2,6 +2,7 @@
 
     python examples/mnist.py                                   # the sample inside the package (6,000 / 1,000 images)
     python examples/mnist.py --data-dir ../shared/data/mnist --epochs 3    # the full official split
+    mpirun -n 2 python examples/mnist.py --distributed --data-dir ../shared/data/mnist   # 2 ranks, same recipe
 
 Writes OUT/mnist_cnn.npz (weights), OUT/mnist_step.svg (the graph of one training step, by layer),
 OUT/mnist_step_backward.svg (the same step with its backward pass) and OUT/mnist_curves.png (loss and accuracy per
@@ -75,7 +76,13 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="out", help="output folder (default: ./out)")
     ap.add_argument("--verbose", type=int, default=1)
+    ap.add_argument("--distributed", action="store_true", help="data-parallel over the MPI world (launch with "
+                    "mpirun -n N); --batch-size stays the global batch, N x batch-size/N; only rank 0 prints/writes")
     args = ap.parse_args(argv)
+    world = tg.distributed.init().size if args.distributed else 1
+    primary = tg.distributed.is_primary() if args.distributed else True
+    if not primary:
+        sys.stdout = open(os.devnull, "w")                            # only rank 0 prints
 
     tg.manual_seed(args.seed)
     (x_train, y_train), (x_test, y_test) = load(args.data_dir)
@@ -90,12 +97,15 @@ def main(argv=None):
     schedule = optim.CosineAnnealingLR(opt, T_max=max(args.epochs, 1))
 
     start = time.perf_counter()
-    history = model.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, validation_data=(x_test, y_test),
-                        callbacks=[schedule], verbose=args.verbose)
+    history = model.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size // world,
+                        validation_data=(x_test, y_test), callbacks=[schedule], verbose=args.verbose,
+                        distributed=args.distributed)
     seconds = time.perf_counter() - start
     result = model.evaluate(x_test, y_test, batch_size=256)
     print(f"test accuracy {result['accuracy']:.2%}, test loss {result['loss']:.4f} "
           f"({args.epochs} epochs, {seconds:.1f} s, {seconds / max(args.epochs, 1):.1f} s/epoch)")
+    if not primary:
+        return result                                                 # only rank 0 saves and renders
 
     os.makedirs(args.out, exist_ok=True)
     weights = os.path.join(args.out, "mnist_cnn.npz")

@@ -18,6 +18,8 @@ class Tensor:
     __array_priority__ = 1000  # ndarray <op> Tensor defers to Tensor's reflected operator
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
+        if not isinstance(requires_grad, (bool, np.bool_, int, np.integer)):
+            raise TypeError(f"{type(self).__name__}: requires_grad must be a bool, got {type(requires_grad).__name__}")
         arr = _to_array(data, dtype)
         if requires_grad and arr.dtype.kind != "f":
             raise TypeError(f"{type(self).__name__}: only floating-point tensors can require a gradient, got dtype "
@@ -79,6 +81,19 @@ class Tensor:
             return np.array(self.data, dtype=dtype, copy=True)
         return self.data if dtype is None else self.data.astype(dtype, copy=copy is not False)
 
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """``np.exp(t)``, ``ndarray + t``: the ufuncs tapegraph has ops for run as those ops (recorded on the tape);
+        comparisons give boolean arrays, as the operators do. Any other ufunc would silently return a plain array
+        and cut the graph, so it is refused."""
+        name = _UFUNC_OPS.get(ufunc.__name__) if method == "__call__" and not kwargs else None
+        if name is not None:
+            return getattr(_ops(), name)(*inputs)
+        if ufunc.__name__ in _COMPARISONS and method == "__call__" and not kwargs:
+            return ufunc(*(_raw(a) for a in inputs))
+        raise TypeError(f"np.{ufunc.__name__}{'' if method == '__call__' else '.' + method} on a Tensor would return a "
+                        f"plain array and cut the tape: use the tapegraph op (tg.{ufunc.__name__}, if it exists) or "
+                        f"pass t.data for a constant")
+
     # -- arithmetic (ops are imported lazily to avoid an import cycle) --------------------------------------------
     def __add__(self, o): return _ops().add(self, o)
     def __radd__(self, o): return _ops().add(o, self)
@@ -105,10 +120,19 @@ class Tensor:
     def __ge__(self, o): return self.data >= _raw(o)
 
     # -- method forms of common ops ------------------------------------------------------------------------------
-    def sum(self, axis=None, keepdims=False): return _ops().sum(self, axis, keepdims)
-    def mean(self, axis=None, keepdims=False): return _ops().mean(self, axis, keepdims)
-    def max(self, axis=None, keepdims=False): return _ops().max(self, axis, keepdims)
-    def min(self, axis=None, keepdims=False): return _ops().min(self, axis, keepdims)
+    # dtype=/out= only so that np.sum(t), np.mean(t), np.max(t) (which pass them) reach the ops
+    def sum(self, axis=None, keepdims=False, dtype=None, out=None):
+        return _ops().sum(self, _np_reduce_args("sum", axis, dtype, out), keepdims)
+
+    def mean(self, axis=None, keepdims=False, dtype=None, out=None):
+        return _ops().mean(self, _np_reduce_args("mean", axis, dtype, out), keepdims)
+
+    def max(self, axis=None, keepdims=False, out=None):
+        return _ops().max(self, _np_reduce_args("max", axis, None, out), keepdims)
+
+    def min(self, axis=None, keepdims=False, out=None):
+        return _ops().min(self, _np_reduce_args("min", axis, None, out), keepdims)
+
     def var(self, axis=None, keepdims=False, ddof=0): return _ops().var(self, axis, keepdims, ddof)
     def reshape(self, *shape): return _ops().reshape(self, shape[0] if len(shape) == 1 else shape)
     def transpose(self, *axes): return _ops().transpose(self, (axes[0] if len(axes) == 1 else axes) or None)
@@ -152,6 +176,21 @@ def _ops():
     return _OPS
 
 
+
+# numpy ufunc name -> tapegraph op (Tensor.__array_ufunc__)
+_UFUNC_OPS = {"add": "add", "subtract": "sub", "multiply": "mul", "true_divide": "div", "divide": "div",
+              "power": "pow", "negative": "neg", "exp": "exp", "log": "log", "sqrt": "sqrt", "absolute": "abs",
+              "maximum": "maximum", "minimum": "minimum", "tanh": "tanh", "matmul": "matmul"}
+_COMPARISONS = {"equal", "not_equal", "less", "less_equal", "greater", "greater_equal"}
+
+
+def _np_reduce_args(op, axis, dtype, out):
+    """The axis, after refusing numpy's dtype=/out= (a reduction's dtype is its input's; results are new Tensors)."""
+    if dtype is not None or out is not None:
+        raise TypeError(f"{op}: dtype= and out= are not supported on a Tensor (the result is a new Tensor of the "
+                        f"input's dtype)")
+    return axis
+
 def _raw(o):
     return o.data if isinstance(o, Tensor) else o
 
@@ -161,9 +200,28 @@ def _to_array(data, dtype=None) -> np.ndarray:
     if isinstance(data, Tensor):
         data = data.data
     if dtype is not None:
-        return np.asarray(data, dtype=dtype)
-    arr = np.asarray(data)
+        try:
+            dtype = np.dtype(dtype)
+        except (TypeError, ValueError):
+            raise TypeError(f"tensor: dtype {_short(dtype)} is not a numpy dtype") from None
+    try:
+        if dtype is not None:
+            return np.asarray(data, dtype=dtype)
+        arr = np.asarray(data)
+    except MemoryError as e:
+        raise MemoryError(f"tensor: cannot allocate the array ({e})") from None
+    except (TypeError, ValueError, OverflowError) as e:
+        what = "ragged nested sequences (rows of different lengths)" if "inhomogeneous" in str(e) \
+            else f"{type(data).__name__} data"
+        raise (TypeError if isinstance(e, TypeError) else ValueError)(
+            f"tensor: cannot make an array from {what}" + (f" with dtype {dtype!r}" if dtype is not None else "")
+            + f" ({e})") from None
     return arr.astype(DEFAULT_FLOAT) if arr.dtype == np.float64 else arr
+
+
+def _short(v, n=40) -> str:
+    r = repr(v) if isinstance(v, (str, int, float, type, np.dtype)) else type(v).__name__
+    return r if len(r) <= n else r[:n] + "..."
 
 
 def tensor(data, requires_grad: bool = False, dtype=None, name: str | None = None) -> Tensor:
@@ -176,7 +234,9 @@ def as_tensor(value, like_dtype=None, op: str = "op") -> Tensor:
     if isinstance(value, Tensor):
         return value
     if isinstance(value, (bool, int, float)) and like_dtype is not None and np.dtype(like_dtype).kind == "f":
-        return Tensor._wrap(np.asarray(value, dtype=like_dtype), False)
+        arr = np.asarray(value, dtype=like_dtype)
+        arr.setflags(write=False)        # a private constant: read-only from birth, so the tape need not lock it
+        return Tensor._wrap(arr, False)
     try:
         arr = np.asarray(value)
     except Exception as e:  # ragged lists and the like
