@@ -23,10 +23,11 @@ from tapegraph import losses, nn, optim
 
 
 def build_model() -> nn.Sequential:
-    """A LeNet-class CNN: conv32-relu-pool, conv64-relu-pool, dense128-relu-dropout, dense10 (logits)."""
+    """A LeNet-class CNN with batch normalisation: conv32-BN-relu-pool, conv64-BN-relu-pool,
+    dense128-relu-dropout, dense10 (logits). The convolutions need no bias: BatchNorm's beta is one."""
     return nn.Sequential([
-        nn.Conv2D(32, 3, padding="same"), nn.ReLU(), nn.MaxPool2D(2),
-        nn.Conv2D(64, 3), nn.ReLU(), nn.MaxPool2D(2),
+        nn.Conv2D(32, 3, padding="same", use_bias=False), nn.BatchNorm(momentum=0.9), nn.ReLU(), nn.MaxPool2D(2),
+        nn.Conv2D(64, 3, use_bias=False), nn.BatchNorm(momentum=0.9), nn.ReLU(), nn.MaxPool2D(2),
         nn.Flatten(), nn.Dense(128), nn.ReLU(), nn.Dropout(0.25), nn.Dense(10),
     ], input_shape=(1, 28, 28))
 
@@ -38,27 +39,28 @@ def load(data_dir):
 
 
 def save_curves(history, path):
-    """Loss/accuracy curves, train vs validation (needs matplotlib: pip install "tapegraph[plot]"); returns the path
-    written, or None with a note on stderr when matplotlib is missing."""
+    """Loss/accuracy curves, train vs validation, from a History or a dict of per-epoch lists (needs matplotlib:
+    pip install "tapegraph[plot]"); returns the path written, or None with a note on stderr without matplotlib."""
     try:
-        history.plot(path)
+        tg.viz.plot_history(history, path)
     except ImportError as e:
         print(f"no training curves: {e}", file=sys.stderr)
         return None
     return path
 
 
-def render_step(model, loss_fn, x, y, out_dir):
-    """Record one training step on its own tape and draw it (forward by layer, then with the backward pass)."""
+def render_step(model, loss_fn, x, y, out_dir, name="mnist", title="MNIST CNN: one training step"):
+    """Record one training step on its own tape and draw it (forward by layer, then with the backward pass) as
+    OUT_DIR/NAME_step.svg and NAME_step_backward.svg; without Graphviz, the .dot sources (named on stderr)."""
     x, y = tg.tensor(x, name="images"), tg.tensor(y, name="labels")   # the graph shows these names
     with tg.Tape(profile=True) as tape:
         loss = loss_fn(model(x), y)
     tape.backward(loss)
     written = []
-    for name, options in (("mnist_step.svg", dict(group="layer")), ("mnist_step_backward.svg",
-                                                                   dict(backward=True, cost=True))):
+    for file, options in ((f"{name}_step.svg", dict(group="layer")),
+                          (f"{name}_step_backward.svg", dict(backward=True, cost=True))):
         try:
-            written.append(tape.render(os.path.join(out_dir, name), title="MNIST CNN: one training step", **options))
+            written.append(tape.render(os.path.join(out_dir, file), title=title, **options))
         except tg.GraphvizNotFound as e:
             print(e, file=sys.stderr)
             written.append(e.dot_path)
@@ -70,9 +72,9 @@ def main(argv=None):
     ap.add_argument("--data-dir", default=None, help="folder with the four MNIST idx files (.gz or raw); "
                                                      "default: the sample shipped with tapegraph")
     ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--lr", type=float, default=0.01)
-    ap.add_argument("--momentum", type=float, default=0.9)
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=3e-3, help="peak learning rate of the one-cycle schedule")
+    ap.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW's decoupled weight decay")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="out", help="output folder (default: ./out)")
     ap.add_argument("--verbose", type=int, default=1)
@@ -86,8 +88,9 @@ def main(argv=None):
     model = build_model()
     model.summary()
     loss_fn = functools.partial(losses.categorical_crossentropy, from_logits=True)
-    opt = optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
-    schedule = optim.CosineAnnealingLR(opt, T_max=max(args.epochs, 1))
+    opt = optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    steps = -(-len(x_train) // args.batch_size)
+    schedule = optim.OneCycleLR(opt, max_lr=args.lr, epochs=max(args.epochs, 1), steps_per_epoch=steps)
 
     start = time.perf_counter()
     history = model.fit(x_train, y_train, loss=loss_fn, optimizer=opt, epochs=args.epochs,
