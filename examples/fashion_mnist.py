@@ -10,14 +10,13 @@ than digits, and normalised activations let SGD take larger steps. Writes OUT/fa
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import time
 
 import numpy as np
 
 import tapegraph as tg
-from tapegraph import losses, nn, optim
+from tapegraph import nn, optim
 
 if __package__:
     from .mnist import save_curves
@@ -73,14 +72,14 @@ def main(argv=None):
 
     model = build_model()
     model.summary()
-    loss_fn = functools.partial(losses.categorical_crossentropy, from_logits=True)
+    loss_fn = nn.SparseCategoricalCrossentropy(from_logits=True)      # the model ends in Dense(10): logits
     opt = optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
+    model.compile(optimizer=opt, loss=loss_fn, metrics=["accuracy"])
     schedule = optim.CosineAnnealingLR(opt, T_max=max(args.epochs, 1))
 
     start = time.perf_counter()
-    history = model.fit(x_train, y_train, loss=loss_fn, optimizer=opt, epochs=args.epochs,
-                        batch_size=args.batch_size, validation_data=(x_test, y_test), callbacks=[schedule],
-                        verbose=args.verbose)
+    history = model.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, validation_data=(x_test, y_test),
+                        callbacks=[schedule], verbose=args.verbose)
     seconds = time.perf_counter() - start
     result = model.evaluate(x_test, y_test, batch_size=256)
     print(f"test accuracy {result['accuracy']:.2%}, test loss {result['loss']:.4f} "

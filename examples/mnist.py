@@ -11,7 +11,6 @@ epoch, train vs validation; needs matplotlib). Without Graphviz's `dot` program 
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import sys
 import time
@@ -19,7 +18,7 @@ import time
 import numpy as np
 
 import tapegraph as tg
-from tapegraph import losses, nn, optim
+from tapegraph import nn, optim
 
 
 def build_model() -> nn.Sequential:
@@ -87,15 +86,15 @@ def main(argv=None):
 
     model = build_model()
     model.summary()
-    loss_fn = functools.partial(losses.categorical_crossentropy, from_logits=True)
+    loss_fn = nn.SparseCategoricalCrossentropy(from_logits=True)      # the model ends in Dense(10): logits
     opt = optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    steps = -(-len(x_train) // args.batch_size)
+    model.compile(optimizer=opt, loss=loss_fn, metrics=["accuracy"])
+    steps = -(-len(x_train) // args.batch_size)                      # one-cycle: stepped after every batch
     schedule = optim.OneCycleLR(opt, max_lr=args.lr, epochs=max(args.epochs, 1), steps_per_epoch=steps)
 
     start = time.perf_counter()
-    history = model.fit(x_train, y_train, loss=loss_fn, optimizer=opt, epochs=args.epochs,
-                        batch_size=args.batch_size, validation_data=(x_test, y_test), callbacks=[schedule],
-                        verbose=args.verbose)
+    history = model.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
+                        validation_data=(x_test, y_test), callbacks=[schedule], verbose=args.verbose)
     seconds = time.perf_counter() - start
     result = model.evaluate(x_test, y_test, batch_size=256)
     print(f"test accuracy {result['accuracy']:.2%}, test loss {result['loss']:.4f} "

@@ -12,11 +12,14 @@ from .ops import (abs, add, avg_pool2d, batch_norm, binary_crossentropy, broadca
                   pow, relu, reshape, sigmoid, softmax, sqrt, squeeze, stack, sub, sum, tanh, transpose, unsqueeze,
                   var, where)
 from .ops import huber, kl_divergence, mean_absolute_error  # noqa: F401
+from .ops import (adaptive_avg_pool2d, adaptive_max_pool2d, elu, gelu, group_norm, hard_sigmoid,  # noqa: F401
+                  hard_swish, interpolate, layer_norm, max_unpool2d, silu, softplus)
 from . import losses
 from . import nn, optim
 from .viz import GraphvizNotFound, render  # noqa: F401
 from . import data
 from . import distributed  # noqa: F401  (mpi4py is imported by distributed.init() only)
+from .nn import callbacks  # noqa: F401  (tg.callbacks.EarlyStopping, Keras's spelling)
 
 __version__ = "0.1.0"
 

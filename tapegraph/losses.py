@@ -5,3 +5,15 @@ from .ops.loss import (EPSILON, binary_crossentropy, categorical_crossentropy, h
 
 __all__ = ["mean_squared_error", "mse", "mean_absolute_error", "mae", "huber", "kl_divergence", "kld",
            "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy", "EPSILON"]
+
+_OBJECTS = ("Loss", "SparseCategoricalCrossentropy", "CategoricalCrossentropy", "BinaryCrossentropy",
+            "MeanSquaredError", "MeanAbsoluteError")
+
+
+def __getattr__(name):
+    """Keras's loss objects (``tg.losses.SparseCategoricalCrossentropy(from_logits=True)``) live in
+    ``tapegraph.nn.loss_objects``; imported on first use, since nn imports this module."""
+    if name in _OBJECTS:
+        from .nn import loss_objects
+        return getattr(loss_objects, name)
+    raise AttributeError(f"module 'tapegraph.losses' has no attribute {name!r}")

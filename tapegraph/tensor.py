@@ -116,7 +116,9 @@ class Tensor:
     def expand(self, *shape): return _ops().broadcast_to(self, shape[0] if len(shape) == 1 else shape)
     def squeeze(self, axis=None): return _ops().squeeze(self, axis)
     def unsqueeze(self, axis): return _ops().unsqueeze(self, axis)
-    def flatten(self, start_axis=0): return _ops().flatten(self, start_axis)
+    # NumPy's ndarray.flatten and torch's Tensor.flatten flatten every axis: the method keeps start_axis=0, while
+    # tg.flatten keeps the batch axis (start_axis=1, Keras' Flatten).
+    def flatten(self, start_axis=0, end_axis=-1): return _ops().flatten(self, start_axis, end_axis)
     def exp(self): return _ops().exp(self)
     def log(self): return _ops().log(self)
     def sqrt(self): return _ops().sqrt(self)
@@ -131,6 +133,12 @@ class Tensor:
     @property
     def T(self):
         return _ops().transpose(self, None)
+
+    @property
+    def backward(self):
+        """Not a method, by design: gradients come from the tape that recorded the loss."""
+        raise AttributeError("Tensor has no backward(): gradients come from the tape that recorded the loss:\n"
+                             "    with tg.Tape() as tape:\n        loss = ...\n    tape.backward(loss)")
 
 
 _OPS = None

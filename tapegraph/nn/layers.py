@@ -153,33 +153,258 @@ class Dense(Layer):
         return f"{self.units}" + ("" if self.use_bias else ", use_bias=False")
 
 
+def _pool_padding(padding, who):
+    """Check a pooling padding argument at construction: "valid"/"same", an int, a pair or ((t, b), (l, r))."""
+    def nonneg(v):
+        return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and 0 <= v < 2 ** 31
+    if isinstance(padding, str):
+        if padding.lower() in ("valid", "same"):
+            return padding.lower()
+    elif nonneg(padding):
+        return int(padding)
+    elif isinstance(padding, (tuple, list)) and len(padding) == 2:
+        if all(nonneg(p) for p in padding):
+            return tuple(int(p) for p in padding)
+        if all(isinstance(p, (tuple, list)) and len(p) == 2 and all(nonneg(q) for q in p) for p in padding):
+            return tuple(tuple(int(q) for q in p) for p in padding)
+    raise ValueError(f"{who}: padding must be 'valid', 'same', an int >= 0, a pair of them or ((top, bottom), "
+                     f"(left, right)), got {padding!r}")
+
+
+def _bool(v, what, who):
+    if not isinstance(v, (bool, np.bool_)):
+        raise ValueError(f"{who}: {what} must be a bool, got {v!r}")
+    return bool(v)
+
+
 class _Pool2D(Layer):
     _op = ""
 
-    def __init__(self, pool_size=2, strides=None, padding="valid"):
+    def __init__(self, pool_size=2, strides=None, padding="valid", ceil_mode=False):
         super().__init__()
         name = type(self).__name__
         self.pool_size = _pair(pool_size, "pool_size", name)
         self.strides = None if strides is None else _pair(strides, "strides", name)
-        self.padding = padding
+        self.padding = _pool_padding(padding, name)
+        if not isinstance(self.padding, str):
+            p = self.padding
+            if isinstance(p, int):
+                pads = ((p, p), (p, p))
+            else:
+                pads = p if isinstance(p[0], tuple) else ((p[0],) * 2, (p[1],) * 2)
+            if any(max(side) > k // 2 for side, k in zip(pads, self.pool_size)):
+                raise ValueError(f"{name}: padding {padding!r} must be at most half of pool_size {self.pool_size} "
+                                 f"on each side")
+        self.ceil_mode = _bool(ceil_mode, "ceil_mode", name)
+        self.built = True
+
+    def _options(self):
+        return {"ceil_mode": self.ceil_mode}
+
+    def forward(self, x):
+        self._check_rank(x, (4,), "(batch, channels, height, width)")
+        return getattr(_tg, self._op)(x, self.pool_size, self.strides, self.padding, **self._options())
+
+    def extra_repr(self):
+        extra = "".join(f", {k}={v!r}" for k, v in self._options().items() if v not in (False, None, (1, 1)))
+        return f"pool_size={self.pool_size}, strides={self.strides}, padding={self.padding!r}" + extra
+
+
+class MaxPool2D(_Pool2D):
+    """Max over pool_size windows (stride defaults to pool_size) of NCHW input; ``padding``, ``dilation`` and
+    ``ceil_mode`` as ``tg.max_pool2d``."""
+    _op = "max_pool2d"
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", dilation=1, ceil_mode=False):
+        super().__init__(pool_size, strides, padding, ceil_mode)
+        self.dilation = _pair(dilation, "dilation", "MaxPool2D")
+
+    def _options(self):
+        return {"dilation": self.dilation, "ceil_mode": self.ceil_mode}
+
+
+class AvgPool2D(_Pool2D):
+    """Mean over pool_size windows (stride defaults to pool_size) of NCHW input; ``padding``, ``ceil_mode`` and
+    ``count_include_pad`` as ``tg.avg_pool2d``."""
+    _op = "avg_pool2d"
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", ceil_mode=False, count_include_pad=None):
+        super().__init__(pool_size, strides, padding, ceil_mode)
+        self.count_include_pad = (None if count_include_pad is None
+                                  else _bool(count_include_pad, "count_include_pad", "AvgPool2D"))
+
+    def _options(self):
+        return {"ceil_mode": self.ceil_mode, "count_include_pad": self.count_include_pad}
+
+
+class _GlobalPool2D(Layer):
+    _op = ""
+
+    def __init__(self, keepdims=False):
+        super().__init__()
+        self.keepdims = _bool(keepdims, "keepdims", type(self).__name__)
         self.built = True
 
     def forward(self, x):
         self._check_rank(x, (4,), "(batch, channels, height, width)")
-        return getattr(_tg, self._op)(x, self.pool_size, self.strides, self.padding)
+        y = getattr(_tg, self._op)(x, 1)
+        return y if self.keepdims else _tg.flatten(y, 1)
 
     def extra_repr(self):
-        return f"pool_size={self.pool_size}, strides={self.strides}, padding={self.padding!r}"
+        return "keepdims=True" if self.keepdims else ""
 
 
-class MaxPool2D(_Pool2D):
-    """Max over pool_size windows (stride defaults to pool_size) of NCHW input."""
-    _op = "max_pool2d"
+class GlobalAveragePooling2D(_GlobalPool2D):
+    """Mean over H and W of NCHW input: (N, C), or (N, C, 1, 1) with ``keepdims=True``."""
+    _op = "adaptive_avg_pool2d"
 
 
-class AvgPool2D(_Pool2D):
-    """Mean over pool_size windows (stride defaults to pool_size) of NCHW input."""
-    _op = "avg_pool2d"
+class GlobalMaxPooling2D(_GlobalPool2D):
+    """Max over H and W of NCHW input: (N, C), or (N, C, 1, 1) with ``keepdims=True``."""
+    _op = "adaptive_max_pool2d"
+
+
+class UpSampling2D(Layer):
+    """Repeat rows and columns ``size`` times ("nearest") or resize bilinearly (half-pixel centres, as Keras and
+    ``tg.interpolate(..., align_corners=False)``)."""
+
+    def __init__(self, size=2, interpolation="nearest"):
+        super().__init__()
+        self.size = _pair(size, "size", "UpSampling2D")
+        if interpolation not in ("nearest", "bilinear"):
+            raise ValueError(f"UpSampling2D: interpolation must be 'nearest' or 'bilinear', got {interpolation!r}")
+        self.interpolation = interpolation
+        self.built = True
+
+    def forward(self, x):
+        self._check_rank(x, (4,), "(batch, channels, height, width)")
+        h, w = np.shape(x)[2:]
+        return _tg.interpolate(x, size=(h * self.size[0], w * self.size[1]), mode=self.interpolation)
+
+    def extra_repr(self):
+        return f"size={self.size}, interpolation={self.interpolation!r}"
+
+
+class ZeroPadding2D(Layer):
+    """Zero rows/columns around NCHW images: ``padding`` an int, (rows, cols) or ((top, bottom), (left, right))."""
+
+    def __init__(self, padding=1):
+        super().__init__()
+        p = _pool_padding(padding, "ZeroPadding2D")
+        if isinstance(p, str):
+            raise ValueError(f"ZeroPadding2D: padding must be an int >= 0, a pair of them or ((top, bottom), "
+                             f"(left, right)), got {padding!r}")
+        if isinstance(p, int):
+            p = ((p, p), (p, p))
+        elif isinstance(p[0], int):
+            p = ((p[0], p[0]), (p[1], p[1]))
+        self.padding = p
+        self.built = True
+
+    def forward(self, x):
+        self._check_rank(x, (4,), "(batch, channels, height, width)")
+        return _tg.pad(x, ((0, 0), (0, 0)) + self.padding)
+
+    def extra_repr(self):
+        return f"padding={self.padding}"
+
+
+def _epsilon(v, who):
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)) or not v > 0 \
+            or not np.isfinite(float(v)):
+        raise ValueError(f"{who}: epsilon must be a positive number, got {v!r}")
+    return float(v)
+
+
+class LayerNormalization(Layer):
+    """Normalise each sample over ``axis`` (an int or a list of ints, not the batch axis; Keras' default -1 is the
+    last axis, i.e. W for NCHW images), then scale by ``gamma`` and shift by ``beta`` (shaped like those axes)."""
+
+    def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, dtype=None):
+        super().__init__(dtype)
+        axes = [axis] if not isinstance(axis, (tuple, list)) else list(axis)
+        if not axes or not all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in axes):
+            raise ValueError(f"LayerNormalization: axis must be an int or a list of ints, got {axis!r}")
+        self.axis = axis if isinstance(axis, (int, np.integer)) else tuple(int(a) for a in axes)
+        self.epsilon = _epsilon(epsilon, "LayerNormalization")
+        self.center = _bool(center, "center", "LayerNormalization")
+        self.scale = _bool(scale, "scale", "LayerNormalization")
+        self.gamma = None
+        self.beta = None
+        self._axes = None
+
+    def _resolve(self, ndim):
+        axes = [self.axis] if isinstance(self.axis, (int, np.integer)) else list(self.axis)
+        res = sorted({int(a) % ndim for a in axes}) if all(-ndim <= a < ndim for a in axes) else None
+        if res is None or 0 in res or len(res) != len(axes):
+            raise ValueError(f"{self._label()}: axis {self.axis!r} must name distinct non-batch axes of an input "
+                             f"with {ndim} axes")
+        return tuple(res)
+
+    def build(self, input_shape):
+        self._axes = self._resolve(len(input_shape))
+        shape, dt = tuple(int(input_shape[a]) for a in self._axes), self.param_dtype
+        if self.scale:
+            self.gamma = Parameter(np.ones(shape, dt), dtype=dt)
+        if self.center:
+            self.beta = Parameter(np.zeros(shape, dt), dtype=dt)
+        return super().build(input_shape)
+
+    def forward(self, x):
+        nd = np.ndim(x)
+        axes = self._axes
+        want = tuple(int(self.input_shape[a]) for a in axes)
+        if nd != len(self.input_shape) or tuple(np.shape(x)[a] for a in axes) != want:
+            raise self._bad_input(x, f"with {len(self.input_shape)} axes and sizes {want} on axes {axes}")
+        trailing = axes == tuple(range(nd - len(axes), nd))
+        perm = None if trailing else [a for a in range(nd) if a not in axes] + list(axes)
+        if perm is not None:
+            x = _tg.transpose(x, perm)
+        y = _tg.layer_norm(x, want, self.gamma, self.beta, self.epsilon)
+        return y if perm is None else _tg.transpose(y, tuple(np.argsort(perm)))
+
+    def extra_repr(self):
+        return f"axis={self.axis}, epsilon={self.epsilon}"
+
+
+class GroupNormalization(Layer):
+    """Normalise each sample over groups of channels (axis 1, channels first) and all their positions; ``gamma``
+    and ``beta`` are per channel. ``groups`` must divide the channel count."""
+
+    def __init__(self, groups=32, axis=1, epsilon=1e-3, center=True, scale=True, dtype=None):
+        super().__init__(dtype)
+        self.groups = _positive_int(groups, "groups", "GroupNormalization")
+        if axis != 1 or isinstance(axis, bool):
+            raise ValueError(f"GroupNormalization: only axis=1 (channels first, NCHW) is supported, got {axis!r}")
+        self.axis = 1
+        self.epsilon = _epsilon(epsilon, "GroupNormalization")
+        self.center = _bool(center, "center", "GroupNormalization")
+        self.scale = _bool(scale, "scale", "GroupNormalization")
+        self.gamma = None
+        self.beta = None
+
+    def build(self, input_shape):
+        if len(input_shape) < 2:
+            raise ValueError(f"{self._label()}: expected input (batch, channels, ...), got shape "
+                             f"{tuple(input_shape)}")
+        c, dt = int(input_shape[1]), self.param_dtype
+        if c % self.groups:
+            raise ValueError(f"{self._label()}: groups={self.groups} must divide the {c} channels of input shape "
+                             f"{tuple(input_shape)}")
+        if self.scale:
+            self.gamma = Parameter(np.ones(c, dt), dtype=dt)
+        if self.center:
+            self.beta = Parameter(np.zeros(c, dt), dtype=dt)
+        return super().build(input_shape)
+
+    def forward(self, x):
+        c = int(self.input_shape[1])
+        if np.ndim(x) < 2 or np.shape(x)[1] != c:
+            raise self._bad_input(x, f"(batch, {c}, ...)")
+        return _tg.group_norm(x, self.groups, self.gamma, self.beta, self.epsilon)
+
+    def extra_repr(self):
+        return f"groups={self.groups}, epsilon={self.epsilon}"
 
 
 class BatchNorm(Layer):
@@ -308,6 +533,82 @@ class Softmax(_Activation):
 
     def extra_repr(self):
         return f"axis={self.axis}"
+
+
+class GELU(_Activation):
+    """x * Phi(x); ``approximate="tanh"`` for the tanh form."""
+
+    def __init__(self, approximate="none"):
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x):
+        return _tg.gelu(x, self.approximate)
+
+    def extra_repr(self):
+        return "" if self.approximate == "none" else f"approximate={self.approximate!r}"
+
+
+class SiLU(_Activation):
+    """x * sigmoid(x)."""
+
+    def forward(self, x):
+        return _tg.silu(x)
+
+
+Swish = SiLU
+
+
+def _real(v, what, who, positive=False):
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(float(v)) or (positive and v <= 0):
+        raise ValueError(f"{who}: {what} must be a finite{' positive' if positive else ''} number, got {v!r}")
+    return float(v)
+
+
+class ELU(_Activation):
+    """x if x > 0 else alpha * (exp(x) - 1)."""
+
+    def __init__(self, alpha=1.0):
+        super().__init__()
+        self.alpha = _real(alpha, "alpha", "ELU")
+
+    def forward(self, x):
+        return _tg.elu(x, self.alpha)
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}"
+
+
+class Softplus(_Activation):
+    """log(1 + exp(beta * x)) / beta, linear where beta * x > threshold (PyTorch's arguments)."""
+
+    def __init__(self, beta=1.0, threshold=20.0):
+        super().__init__()
+        self.beta = _real(beta, "beta", "Softplus", positive=True)
+        self.threshold = _real(threshold, "threshold", "Softplus")
+
+    def forward(self, x):
+        return _tg.softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self):
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class HardSigmoid(_Activation):
+    """relu6(x + 3) / 6."""
+
+    def forward(self, x):
+        return _tg.hard_sigmoid(x)
+
+
+class HardSwish(_Activation):
+    """x * relu6(x + 3) / 6."""
+
+    def forward(self, x):
+        return _tg.hard_swish(x)
 
 
 class Sequential(Module):

@@ -12,6 +12,7 @@ tree has changed.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from itertools import count
 
 import numpy as np
@@ -259,8 +260,12 @@ class Module:
         if not path:                                    # a root: name the tree if it changed
             if self._names_version != _current[0]:
                 self._name_tree()
-            if args and isinstance(args[0], np.ndarray):
-                args = (self._as_input(args[0]),) + args[1:]
+            if args and isinstance(args[0], (np.ndarray, Tensor)):
+                a0 = args[0]
+                if a0.dtype.kind in "iu" and not self.__dict__.get("_integer_input_warned"):
+                    self._check_integer_input(a0.data if isinstance(a0, Tensor) else a0, type(self).__name__)
+                if isinstance(a0, np.ndarray):
+                    args = (self._as_input(a0),) + args[1:]
             part = None
         else:
             cur = tuple(".".join(_scope.get()).split(".")) if _scope.get() else ()   # the caller's path, by part
@@ -274,6 +279,19 @@ class Module:
             if not self.built:
                 self.build(np.shape(args[0]))
             return self.forward(*args, **kwargs)
+
+    def _check_integer_input(self, arr: np.ndarray, who: str, stacklevel: int = 4):
+        """Warn once per model when integer data with values above 1 (raw 0-255 pixels) reaches it."""
+        if arr.dtype.kind not in "iu" or arr.size == 0 or self.__dict__.get("_integer_input_warned"):
+            return
+        lo, hi = arr.min(), arr.max()
+        if hi <= 1:
+            return
+        self.__dict__["_integer_input_warned"] = True
+        warnings.warn(f"{who}: integer input ({arr.dtype}, values {lo}..{hi}) reaches {type(self).__name__} "
+                      f"unscaled; raw pixel values make training diverge or stall. Scale it first: x / 255 "
+                      f"(or load_mnist(dtype=\"float32\"), which gives [0, 1] floats). Warned once per model.",
+                      UserWarning, stacklevel=stacklevel)
 
     def _as_input(self, arr: np.ndarray) -> Tensor:
         """An ndarray given to a root module becomes a Tensor of the model's float dtype (ints/bools are kept)."""
@@ -345,13 +363,19 @@ class Module:
         return load_weights(self, path, strict=strict)
 
     # -- training loop (tapegraph.nn.training) ------------------------------------------------------------------
-    def fit(self, x, y, **kwargs):
-        """Train with the explicit-tape loop; see ``tapegraph.nn.training.fit``."""
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, *, from_logits=None, learning_rate=None):
+        """Set the optimizer, loss and metrics for ``fit``/``evaluate`` (Keras); see ``tapegraph.nn.training.compile``."""
+        from .training import compile
+        return compile(self, optimizer, loss, metrics, from_logits=from_logits, learning_rate=learning_rate)
+
+    def fit(self, x, y=None, **kwargs):
+        """Train with the explicit-tape loop; see ``tapegraph.nn.training.fit`` (this docstring is replaced by
+        that one when tapegraph.nn is imported)."""
         from .training import fit
         return fit(self, x, y, **kwargs)
 
-    def evaluate(self, x, y, **kwargs):
-        """Loss (and accuracy) over a dataset; see ``tapegraph.nn.training.evaluate``."""
+    def evaluate(self, x, y=None, **kwargs):
+        """Loss and metrics over a dataset; see ``tapegraph.nn.training.evaluate``."""
         from .training import evaluate
         return evaluate(self, x, y, **kwargs)
 

@@ -1,14 +1,31 @@
-"""Weights on disk: an .npz archive of the state dict plus a format marker; no pickle, atomic replace on save."""
+"""Weights on disk: an .npz archive of the state dict plus a format marker; no pickle, atomic replace on save.
+
+``load_weights`` also reads the model part of a checkpoint written by ``fit(checkpoint=...)``."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
-import tempfile
+import threading
 
 import numpy as np
 
 FORMAT_KEY = "__tapegraph_format__"
 FORMAT = "tapegraph-weights-1"
+
+
+CHECKPOINT_FORMATS = ("tapegraph-checkpoint-1", "tapegraph-checkpoint-2")   # written by fit(checkpoint=)
+
+
+def _checkpoint_format(meta) -> str | None:
+    """The "format" of a checkpoint's JSON meta array, or None when it is not one."""
+    try:
+        if meta.dtype.kind != "U" or meta.ndim != 0:
+            return None
+        value = json.loads(str(meta))
+    except (ValueError, RecursionError):
+        return None
+    return value.get("format") if isinstance(value, dict) else None
 
 
 def _write_npz(fileobj, arrays: dict):
@@ -23,16 +40,52 @@ def save_weights(module, path):
         arrays[k] = p.data
     for k, b in module.named_buffers():
         arrays[k] = b
-    atomic_savez(path, arrays)
+    atomic_savez(path, arrays, who=f"{type(module).__name__}.save")
 
 
-def atomic_savez(path, arrays: dict):
-    """Write ``arrays`` as an .npz archive to a temporary file in the same directory, then ``os.replace`` it over
-    ``path``: an interrupted save leaves any previous file intact and no temporary file behind."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+def _pid_alive(pid: int) -> bool:
     try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True                                     # exists (another user's process) or cannot tell: keep
+    return True
+
+
+def _remove_stale_temporaries(folder: str, base: str):
+    """Delete ``.<base>.tmp-<pid>-<tid>`` files left by a save whose process is gone (killed mid-write)."""
+    prefix = f".{base}.tmp-"
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if not name.startswith(prefix):
+            continue
+        pid = name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(folder, name))
+
+
+def atomic_savez(path, arrays: dict, who: str = "save"):
+    """Write ``arrays`` as an .npz archive to ``.<name>.tmp-<pid>-<thread>`` in the same directory, then
+    ``os.replace`` it over ``path``: an interrupted save leaves any previous file intact. A temporary left by a
+    process that was killed (SIGKILL: no cleanup ran) is removed by the next save to the same path. The file is
+    created with mode 0o666 minus the umask, as ``np.savez`` would."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{who}: {path!r} is a directory; pass a file path such as "
+                                f"{os.path.join(path, 'model.npz')!r}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"{who}: cannot write {path!r}: the folder {folder!r} does not exist")
+    base = os.path.basename(path)
+    _remove_stale_temporaries(folder, base)
+    tmp = os.path.join(folder, f".{base}.tmp-{os.getpid()}-{threading.get_ident()}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o666)
         with os.fdopen(fd, "wb") as f:
             _write_npz(f, arrays)
             f.flush()
@@ -57,9 +110,13 @@ def read_weights(path) -> dict[str, np.ndarray]:
         raise ValueError(f"load_weights: {path} is a single .npy array, not a tapegraph weights file (.npz)")
     try:
         with data:
+            if FORMAT_KEY not in data.files and "meta" in data.files:
+                fmt = _checkpoint_format(data["meta"])
+                if fmt in CHECKPOINT_FORMATS:             # a fit checkpoint: its model part
+                    return {k[len("model/"):]: data[k] for k in data.files if k.startswith("model/")}
             if FORMAT_KEY not in data.files:
                 raise ValueError(f"load_weights: {path} is an .npz archive without the {FORMAT_KEY!r} marker; "
-                                 f"not written by tapegraph's save()")
+                                 f"not written by tapegraph's save() or fit(checkpoint=)")
             fmt = str(data[FORMAT_KEY])
             if fmt != FORMAT:
                 raise ValueError(f"load_weights: {path} has format {fmt!r}, this version reads {FORMAT!r}")

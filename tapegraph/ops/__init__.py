@@ -13,3 +13,7 @@ from .dropout import dropout  # noqa: F401
 from .conv import conv2d  # noqa: F401
 from .pool import avg_pool2d, max_pool2d  # noqa: F401
 from .sync_norm import sync_batch_norm  # noqa: F401
+from .pool import adaptive_avg_pool2d, adaptive_max_pool2d, max_unpool2d  # noqa: F401
+from .interpolate import interpolate  # noqa: F401
+from .activation import elu, gelu, hard_sigmoid, hard_swish, silu, softplus  # noqa: F401
+from .norm import group_norm, layer_norm  # noqa: F401

@@ -120,3 +120,180 @@ def sigmoid(a): return Sigmoid.apply(a)
 def tanh(a): return Tanh.apply(a)
 def softmax(a, axis=-1): return Softmax.apply(a, axis=axis)
 def log_softmax(a, axis=-1): return LogSoftmax.apply(a, axis=axis)
+
+
+# -- smooth and hard activations (PyTorch's definitions) -------------------------------------------------------------
+_SQRT_2_OVER_PI = np.sqrt(2 / np.pi)
+_INV_SQRT_2 = 1 / np.sqrt(2)
+_INV_SQRT_2PI = 1 / np.sqrt(2 * np.pi)
+
+
+def _erf(a):
+    """erf(a) in a's dtype: scipy.special.erf when scipy is installed, else a rational fit (Numerical Recipes' erfc
+    Chebyshev form, relative error < 1.2e-7: float32 precision; float64 values are good to ~1e-7 only)."""
+    try:
+        from scipy.special import erf
+    except ImportError:  # pragma: no cover - exercised by test_activation_more with scipy hidden
+        return _erf_fallback(a)
+    return erf(a).astype(a.dtype, copy=False)
+
+
+def _erf_fallback(a):
+    z = np.abs(a).astype(np.float64)
+    t = 1 / (1 + 0.5 * z)
+    poly = (-1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (
+        0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
+    erfc = t * np.exp(-z * z + poly)
+    return np.where(a >= 0, 1 - erfc, erfc - 1).astype(a.dtype, copy=False)
+
+
+class GELU(Function):
+    """x * Phi(x) (``approximate="none"``) or 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) ("tanh")."""
+    name = "gelu"
+
+    @staticmethod
+    def forward(ctx, a, *, approximate):
+        ctx.save_for_backward(a)
+        half = a.dtype.type(0.5)
+        if approximate == "tanh":
+            t = np.tanh(a.dtype.type(_SQRT_2_OVER_PI) * (a + a.dtype.type(0.044715) * a * a * a))
+            ctx.t = t
+            return half * a * (1 + t)
+        cdf = half * (1 + _erf(a * a.dtype.type(_INV_SQRT_2)))
+        ctx.cdf = cdf
+        return a * cdf
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved
+        half = a.dtype.type(0.5)
+        if ctx.attrs["approximate"] == "tanh":
+            t = ctx.t
+            inner_d = a.dtype.type(_SQRT_2_OVER_PI) * (1 + a.dtype.type(3 * 0.044715) * a * a)
+            return (grad * (half * (1 + t) + half * a * (1 - t * t) * inner_d),)
+        pdf = a.dtype.type(_INV_SQRT_2PI) * np.exp(-half * a * a)
+        return (grad * (ctx.cdf + a * pdf),)
+
+
+class SiLU(Function):
+    """x * sigmoid(x) (swish)."""
+    name = "silu"
+
+    @staticmethod
+    def forward(ctx, a):
+        s = _sigmoid(a)
+        ctx.save_for_backward(a, s)
+        return a * s
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, s = ctx.saved
+        return (grad * s * (1 + a * (1 - s)),)
+
+
+class ELU(Function):
+    """x for x > 0, alpha * (exp(x) - 1) otherwise; the gradient at 0 is alpha (PyTorch)."""
+    name = "elu"
+
+    @staticmethod
+    def forward(ctx, a, *, alpha):
+        pos = a > 0
+        al = a.dtype.type(alpha)
+        neg = al * np.expm1(np.minimum(a, 0))
+        ctx.save_for_backward(pos, neg)
+        return np.where(pos, a, neg)
+
+    @staticmethod
+    def backward(ctx, grad):
+        pos, neg = ctx.saved
+        return (np.where(pos, grad, grad * (neg + grad.dtype.type(ctx.attrs["alpha"]))),)
+
+
+class Softplus(Function):
+    """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold (PyTorch)."""
+    name = "softplus"
+
+    @staticmethod
+    def forward(ctx, a, *, beta, threshold):
+        bx = a * a.dtype.type(beta)
+        lin = bx > threshold
+        ctx.save_for_backward(bx, lin)
+        return np.where(lin, a, np.logaddexp(a.dtype.type(0), bx) / a.dtype.type(beta))
+
+    @staticmethod
+    def backward(ctx, grad):
+        bx, lin = ctx.saved
+        return (np.where(lin, grad, grad * _sigmoid(bx)),)
+
+
+class HardSigmoid(Function):
+    """relu6(x + 3) / 6; gradient 1/6 strictly inside (-3, 3), else 0 (PyTorch)."""
+    name = "hard_sigmoid"
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.clip(a + a.dtype.type(3), 0, 6) / a.dtype.type(6)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved
+        return (grad * (((a > -3) & (a < 3)) / grad.dtype.type(6)).astype(grad.dtype, copy=False),)
+
+
+class HardSwish(Function):
+    """x * relu6(x + 3) / 6; gradient 0 up to -3, x / 3 + 1/2 strictly inside (-3, 3), 1 from 3 (PyTorch 2.x)."""
+    name = "hard_swish"
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return a * np.clip(a + a.dtype.type(3), 0, 6) / a.dtype.type(6)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved
+        mid = a / a.dtype.type(3) + a.dtype.type(0.5)
+        return (grad * np.where(a <= -3, 0, np.where(a < 3, mid, 1)).astype(grad.dtype, copy=False),)
+
+
+def _number(op, what, v, positive=False):
+    if (isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating))
+            or not np.isfinite(float(v))):
+        raise TypeError(f"{op}: {what} must be a finite real number, got {v!r}")
+    if positive and v <= 0:
+        raise ValueError(f"{op}: {what} must be > 0, got {v!r}")
+    return float(v)
+
+
+def gelu(a, approximate="none"):
+    """Gaussian error linear unit: x * Phi(x); ``approximate="tanh"`` uses the tanh form (PyTorch's two modes)."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return GELU.apply(a, approximate=approximate)
+
+
+def silu(a):
+    """x * sigmoid(x), a.k.a. swish."""
+    return SiLU.apply(a)
+
+
+def elu(a, alpha=1.0):
+    """x if x > 0 else alpha * (exp(x) - 1)."""
+    return ELU.apply(a, alpha=_number("elu", "alpha", alpha))
+
+
+def softplus(a, beta=1.0, threshold=20.0):
+    """log(1 + exp(beta * x)) / beta; linear (x) where beta * x > threshold, as PyTorch."""
+    return Softplus.apply(a, beta=_number("softplus", "beta", beta, positive=True),
+                          threshold=_number("softplus", "threshold", threshold))
+
+
+def hard_sigmoid(a):
+    """relu6(x + 3) / 6 (PyTorch's hardsigmoid)."""
+    return HardSigmoid.apply(a)
+
+
+def hard_swish(a):
+    """x * relu6(x + 3) / 6 (PyTorch's hardswish)."""
+    return HardSwish.apply(a)

@@ -99,3 +99,150 @@ def batch_norm(x, gamma, beta, epsilon=1e-3, mean=None, var=None, batch_stats=No
     if mean is None:
         return BatchNorm.apply(x, gamma, beta, epsilon=epsilon, batch_stats=batch_stats)
     return BatchNorm.apply(x, gamma, beta, mean, var, epsilon=epsilon)
+
+
+# -- layer and group normalisation -----------------------------------------------------------------------------------
+def _normalize(x, axes, eps):
+    """(xhat, inv_std) over ``axes`` (biased variance, as PyTorch)."""
+    mu = x.mean(axis=axes, keepdims=True)
+    xhat = x - mu
+    var = np.square(xhat).mean(axis=axes, keepdims=True)
+    inv_std = 1 / np.sqrt(var + x.dtype.type(eps))
+    xhat *= inv_std
+    return xhat, inv_std
+
+
+def _normalize_grad(gx, xhat, inv_std, axes):
+    """Gradient through xhat = (x - mean) * inv_std given gx = dL/dxhat: inv_std (gx - mean gx - xhat mean(gx xhat))."""
+    dx = gx - gx.mean(axis=axes, keepdims=True)
+    dx -= xhat * (gx * xhat).mean(axis=axes, keepdims=True)
+    dx *= inv_std
+    return dx
+
+
+class LayerNorm(Function):
+    """Inputs ``x`` (+ ``weight``, ``bias`` of shape x.shape[-k:] when the attrs say so); statistics over the last
+    ``k`` axes of each sample."""
+    name = "layer_norm"
+
+    @staticmethod
+    def forward(ctx, x, *params, normalized_ndim, eps, has_weight, has_bias):
+        k = normalized_ndim
+        axes = tuple(range(x.ndim - k, x.ndim))
+        xhat, inv_std = _normalize(x, axes, eps)
+        weight = params[0] if has_weight else None
+        out = xhat * weight if has_weight else xhat.copy()
+        if has_bias:
+            out += params[-1]
+        ctx.save_for_backward(xhat, inv_std, weight)
+        ctx.axes = axes
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        xhat, inv_std, weight = ctx.saved
+        needs = ctx.needs_input_grad
+        lead = tuple(range(grad.ndim - len(ctx.axes)))
+        grads = [None]
+        if ctx.attrs["has_weight"]:
+            grads.append((grad * xhat).sum(axis=lead) if needs[1] else None)
+        if ctx.attrs["has_bias"]:
+            grads.append(grad.sum(axis=lead) if needs[-1] else None)
+        if needs[0]:
+            grads[0] = _normalize_grad(grad * weight if weight is not None else grad, xhat, inv_std, ctx.axes)
+        return tuple(grads)
+
+
+class GroupNorm(Function):
+    """Inputs ``x`` (N, C, *) (+ ``weight``, ``bias`` (C,) when the attrs say so); statistics over each group of
+    C / num_groups channels and all spatial positions of a sample."""
+    name = "group_norm"
+
+    @staticmethod
+    def forward(ctx, x, *params, num_groups, eps, has_weight, has_bias):
+        n, c = x.shape[:2]
+        xg = x.reshape(n, num_groups, -1)                              # (N, G, C/G * spatial)
+        xhat, inv_std = _normalize(xg, (2,), eps)
+        xhat = xhat.reshape(x.shape)
+        cshape = (1, c) + (1,) * (x.ndim - 2)
+        weight = params[0].reshape(cshape) if has_weight else None
+        out = xhat * weight if has_weight else xhat.copy()
+        if has_bias:
+            out += params[-1].reshape(cshape)
+        ctx.save_for_backward(xhat, inv_std, weight)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        xhat, inv_std, weight = ctx.saved
+        needs = ctx.needs_input_grad
+        n, c = grad.shape[:2]
+        other = (0,) + tuple(range(2, grad.ndim))
+        grads = [None]
+        if ctx.attrs["has_weight"]:
+            grads.append((grad * xhat).sum(axis=other) if needs[1] else None)
+        if ctx.attrs["has_bias"]:
+            grads.append(grad.sum(axis=other) if needs[-1] else None)
+        if needs[0]:
+            g = ctx.attrs["num_groups"]
+            gx = (grad * weight if weight is not None else grad).reshape(n, g, -1)
+            grads[0] = _normalize_grad(gx, xhat.reshape(n, g, -1), inv_std, (2,)).reshape(grad.shape)
+        return tuple(grads)
+
+
+def _eps(op, eps):
+    if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, (int, float, np.integer, np.floating)) \
+            or not eps >= 0 or not np.isfinite(float(eps)):
+        raise ValueError(f"{op}: eps must be a finite number >= 0, got {eps!r}")
+    return float(eps)
+
+
+def _affine(op, x, weight, bias, shape):
+    """Check weight/bias against ``shape``; return the list of the ones given."""
+    from ..tensor import Tensor
+    params = []
+    for label, p in (("weight", weight), ("bias", bias)):
+        if p is None:
+            continue
+        ps = p.shape if isinstance(p, Tensor) else np.shape(p)
+        if tuple(ps) != tuple(shape):
+            raise ValueError(f"{op}: {label} must have shape {tuple(shape)}, got {tuple(ps)} (x: "
+                             f"{tuple(np.shape(x.data if isinstance(x, Tensor) else x))})")
+        params.append(p)
+    return params
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalise each sample over its last ``len(normalized_shape)`` axes (which must equal ``normalized_shape``),
+    then ``* weight + bias`` (both of shape ``normalized_shape``, optional). PyTorch's ``layer_norm``."""
+    from ..tensor import Tensor
+    shape = np.shape(x.data if isinstance(x, Tensor) else x)
+    ns = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else normalized_shape
+    if (not isinstance(ns, (tuple, list)) or not ns
+            or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in ns)):
+        raise TypeError(f"layer_norm: normalized_shape must be an int or a non-empty tuple of ints, got "
+                        f"{normalized_shape!r}")
+    ns = tuple(int(v) for v in ns)
+    if len(ns) > len(shape) or tuple(shape[len(shape) - len(ns):]) != ns:
+        raise ValueError(f"layer_norm: normalized_shape {ns} must equal the last axes of x, got x of shape "
+                         f"{tuple(shape)}")
+    params = _affine("layer_norm", x, weight, bias, ns)
+    return LayerNorm.apply(x, *params, normalized_ndim=len(ns), eps=_eps("layer_norm", eps),
+                           has_weight=weight is not None, has_bias=bias is not None)
+
+
+def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
+    """Normalise x (N, C, *) over groups of C / num_groups channels (and every spatial position) per sample, then
+    ``* weight + bias`` per channel (both (C,), optional). PyTorch's ``group_norm``."""
+    from ..tensor import Tensor
+    shape = np.shape(x.data if isinstance(x, Tensor) else x)
+    if not isinstance(num_groups, (int, np.integer)) or isinstance(num_groups, bool) or num_groups < 1:
+        raise TypeError(f"group_norm: num_groups must be a positive int, got {num_groups!r}")
+    if len(shape) < 2:
+        raise ValueError(f"group_norm: x must be (N, C, ...), got shape {tuple(shape)}")
+    if shape[1] % num_groups:
+        raise ValueError(f"group_norm: num_groups {num_groups} must divide the {shape[1]} channels of x "
+                         f"(shape {tuple(shape)})")
+    params = _affine("group_norm", x, weight, bias, (shape[1],))
+    return GroupNorm.apply(x, *params, num_groups=int(num_groups), eps=_eps("group_norm", eps),
+                           has_weight=weight is not None, has_bias=bias is not None)

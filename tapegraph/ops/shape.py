@@ -150,22 +150,61 @@ class Stack(Function):
         return tuple(np.moveaxis(grad, ctx.ax, 0))
 
 
+PAD_MODES = ("constant", "reflect", "edge")
+
+
+def _pad_index(n, before, after, mode):
+    """Source index of each output position along one axis (numpy's mapping, repeated reflections included)."""
+    return np.pad(np.arange(n), (before, after), mode=mode)
+
+
 class Pad(Function):
-    """Constant padding; ``pad_width`` is numpy's ((before, after), ...) per axis."""
+    """numpy-style padding: ``pad_width`` ((before, after), ...) per axis, already validated by ``pad``; negative
+    widths crop first. "constant" fills ``value``; "reflect" and "edge" are numpy's modes (reflect omits the edge
+    cell; widths past the axis reflect again). Backward: the crop of the gradient for "constant", and for the
+    other modes the gradient of each padded cell added to its source cell (per axis, the border rows only)."""
     name = "pad"
     float_only = False
 
     @staticmethod
-    def forward(ctx, a, *, pad_width, value):
-        pw = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (a.ndim, 2))
-        if (pw < 0).any():
-            raise op_error("pad", f"pad_width must be non-negative, got {pad_width}", a)
-        ctx.crop = tuple(slice(b, b + s) for (b, _), s in zip(pw, a.shape))
-        return np.pad(a, pw, mode="constant", constant_values=value)
+    def forward(ctx, a, *, pad_width, mode="constant", value=0):
+        pw = np.asarray(pad_width, dtype=np.int64).reshape(a.ndim, 2)
+        crop = tuple(slice(max(-b, 0), s - max(-e, 0)) for (b, e), s in zip(pw, a.shape))
+        grow = np.maximum(pw, 0)
+        ctx.crop = crop
+        ctx.grow = grow
+        c = a[crop]
+        if mode == "constant":
+            return np.pad(c, grow, mode="constant", constant_values=value)
+        for ax, ((b, e), n) in enumerate(zip(grow, c.shape)):
+            if (b or e) and n == 0:
+                raise op_error("pad", f"cannot {mode}-pad axis {ax} of size 0 (after cropping), pad_width "
+                                      f"{pw.tolist()}", a)
+        return np.pad(c, grow, mode=mode)
 
     @staticmethod
     def backward(ctx, grad):
-        return (grad[ctx.crop],)
+        grow, mode = ctx.grow, ctx.attrs.get("mode", "constant")
+        a_shape = ctx.inputs[0].shape
+        g = grad
+        if mode == "constant":
+            g = g[tuple(slice(b, g.shape[ax] - e) for ax, (b, e) in enumerate(grow))]
+        else:
+            for ax, (b, e) in enumerate(grow):
+                if not (b or e):
+                    continue
+                n = g.shape[ax] - b - e
+                src = _pad_index(n, b, e, mode)
+                g = np.moveaxis(g, ax, 0)
+                out = g[b:b + n].copy()                                # the unpadded part maps to itself
+                border = np.r_[0:b, b + n:b + n + e]
+                np.add.at(out, src[border], g[border])
+                g = np.moveaxis(out, 0, ax)
+        if g.shape == a_shape:
+            return (g,)
+        dx = np.zeros(a_shape, dtype=g.dtype)
+        dx[ctx.crop] = g
+        return (dx,)
 
 
 def _index_arrays(index):
@@ -217,14 +256,62 @@ def stack(tensors, axis=0):
     return Stack.apply(*tensors, axis=axis)
 
 
-def pad(a, pad_width, value=0.0):
-    return Pad.apply(a, pad_width=pad_width, value=value)
+def _has_bool(v) -> bool:
+    if isinstance(v, (bool, np.bool_)):
+        return True
+    return isinstance(v, (tuple, list)) and any(_has_bool(u) for u in v)
 
 
-def flatten(a, start_axis=1):
-    """Collapse axes ``start_axis`` and after into one (a reshape)."""
+def _pad_widths(a, pad_width):
+    """numpy's pad_width forms (n, (b, a), ((b, a), ...) per axis) -> an (ndim, 2) list of ints; refuses
+    non-integers and bools, and crops (negative widths) that remove more than the axis holds."""
     from ..tensor import Tensor
     shape = a.shape if isinstance(a, Tensor) else np.shape(a)
-    if not 0 <= start_axis < max(len(shape), 1):
-        raise ValueError(f"flatten: start_axis {start_axis} is out of range for shape {tuple(shape)}")
-    return reshape(a, tuple(shape[:start_axis]) + (int(np.prod(shape[start_axis:])),))
+    try:
+        raw = np.asarray(pad_width.data if isinstance(pad_width, Tensor) else pad_width)
+    except (ValueError, TypeError):
+        raw = None
+    if raw is None or raw.dtype.kind not in "iu" or _has_bool(pad_width):
+        raise TypeError(f"pad: pad_width must be integers (an int, (before, after) or one pair per axis), got "
+                        f"{pad_width!r} for x of shape {tuple(shape)}")
+    try:
+        pw = np.broadcast_to(raw, (len(shape), 2)).astype(np.int64)
+    except ValueError:
+        raise ValueError(f"pad: pad_width {pad_width!r} does not fit x of shape {tuple(shape)}; expected an int, "
+                         f"(before, after) or {len(shape)} such pairs") from None
+    for ax, ((b, e), n) in enumerate(zip(pw, shape)):
+        if max(-b, 0) + max(-e, 0) > n:
+            raise ValueError(f"pad: pad_width {pw[ax].tolist()} on axis {ax} crops more than its {n} cells (x of "
+                             f"shape {tuple(shape)})")
+    return tuple(tuple(int(v) for v in row) for row in pw)
+
+
+def pad(a, pad_width, mode="constant", value=0):
+    """Pad ``a`` numpy-style: ``pad_width`` is an int, (before, after) or one pair per axis; negative widths crop.
+    ``mode``: "constant" (fills ``value``), "reflect" or "edge" (numpy's modes; PyTorch's reflect / replicate)."""
+    if not isinstance(mode, str) or mode not in PAD_MODES:
+        raise ValueError(f"pad: mode must be one of {PAD_MODES}, got {mode!r}")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"pad: value must be a real number, got {value!r}")
+    if mode != "constant" and value != 0:
+        raise ValueError(f"pad: value={value!r} only applies to mode='constant', not {mode!r}")
+    return Pad.apply(a, pad_width=_pad_widths(a, pad_width), mode=mode, value=value)
+
+
+def flatten(a, start_axis=1, end_axis=-1):
+    """Collapse axes ``start_axis`` .. ``end_axis`` (inclusive, negative counts from the end) into one (a reshape).
+    The default keeps the batch axis (Keras' Flatten); ``Tensor.flatten`` defaults to start_axis=0 (NumPy)."""
+    from ..tensor import Tensor
+    shape = tuple(a.shape if isinstance(a, Tensor) else np.shape(a))
+    nd = max(len(shape), 1)
+    for what, v in (("start_axis", start_axis), ("end_axis", end_axis)):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
+            raise TypeError(f"flatten: {what} must be an int, got {v!r}")
+        if not -nd <= v < nd:
+            raise ValueError(f"flatten: {what} {v} is out of range for shape {shape}")
+    s, e = int(start_axis) % nd, int(end_axis) % nd
+    if s > e:
+        raise ValueError(f"flatten: start_axis {start_axis} comes after end_axis {end_axis} for shape {shape}")
+    if not shape:
+        return reshape(a, (1,))
+    return reshape(a, shape[:s] + (int(np.prod(shape[s:e + 1])),) + shape[e + 1:])

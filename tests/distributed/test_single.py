@@ -64,7 +64,7 @@ def test_distributed_optimizer_is_the_wrapped_optimizer_alone(fresh):
         assert q.grad is None
     sched.step()
     assert sb.lr == sb.optimizer.lr == 0.05
-    assert dist.broadcast_optimizer_state(sb) is sb and sb.state_dict()["lr"] == 0.05
+    assert dist.broadcast_optimizer_state(sb) is sb and sb.state_dict()["param_groups"][0]["lr"] == 0.05
     assert dist.allreduce_gradients(b.parameters()) == 0.0
     with pytest.raises(TypeError, match="DistributedOptimizer"):
         dist.DistributedOptimizer(object())

@@ -197,7 +197,7 @@ X = np.zeros((2, 3, 4, 4), np.float32)
     (X, (2,), {"strides": 0}, ["strides must be >= 1", "[2, 3, 4, 4]"]),
     (X, (0,), {}, ["pool_size must be >= 1"]),
     (X, (2,), {"padding": "full"}, ["unknown padding 'full'", "[2, 3, 4, 4]"]),
-    (X, (2,), {"padding": 1}, ["padding must be 'valid' or 'same'"]),
+    (X, (2,), {"padding": 2}, ["padding 2 must be >= 0 and at most half of pool_size (2, 2)", "[2, 3, 4, 4]"]),
 ])
 def test_bad_input_raises_value_error_naming_op_and_shapes(fn, x, args, kwargs, words):
     with pytest.raises(ValueError) as info:
