@@ -128,7 +128,7 @@ def main(argv=None):
     ap.add_argument("--width", type=int, default=16, help="channels of the first stage (then x2, x4)")
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--lr", type=float, default=4e-3, help="peak learning rate of the one-cycle schedule")
-    ap.add_argument("--weight-decay", type=float, default=5e-4, help="AdamW's decoupled weight decay")
+    ap.add_argument("--weight-decay", type=float, default=1e-2, help="AdamW's decoupled weight decay")
     ap.add_argument("--pad", type=int, default=2, help="random shift: zero-pad this many pixels, crop 28x28")
     ap.add_argument("--no-flip", action="store_true", help="no random left-right mirroring")
     ap.add_argument("--seed", type=int, default=0)
