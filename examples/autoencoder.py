@@ -33,12 +33,13 @@ else:  # run as a script: examples/ is sys.path[0]
     from mnist import render_step, save_curves
 
 HAS_TRANSPOSE = hasattr(nn, "Conv2DTranspose")
+DEFAULT_DECODER = "transpose" if HAS_TRANSPOSE else "upsample"
 
 
 class Autoencoder(nn.Module):
     """(N, 1, 28, 28) in [0, 1] -> code (N, ``code``) -> (N, 1, 28, 28) in (0, 1)."""
 
-    def __init__(self, code: int = 32, decoder: str = "transpose"):
+    def __init__(self, code: int = 32, decoder: str = DEFAULT_DECODER):
         super().__init__()
         if decoder not in ("transpose", "upsample"):
             raise ValueError(f"Autoencoder: decoder must be 'transpose' or 'upsample', got {decoder!r}")
@@ -154,8 +155,7 @@ def main(argv=None):
     ap.add_argument("--dataset", choices=("mnist", "fashion"), default="mnist")
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--code", type=int, default=32, help="size of the code (and of the PCA baseline)")
-    ap.add_argument("--decoder", choices=("transpose", "upsample"),
-                    default="transpose" if HAS_TRANSPOSE else "upsample")
+    ap.add_argument("--decoder", choices=("transpose", "upsample"), default=DEFAULT_DECODER)
     ap.add_argument("--denoise", type=float, default=0.0, metavar="STD",
                     help="train on inputs with Gaussian noise of this std (clipped to [0, 1]), clean targets")
     ap.add_argument("--batch-size", type=int, default=128)
@@ -168,7 +168,8 @@ def main(argv=None):
     tg.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     (x_train, _), (x_test, _) = load(args.dataset, args.data_dir)
-    print(f"{args.dataset} from {args.data_dir or 'the default location'}: {len(x_train)} training, "
+    source = args.data_dir or ("the default location" if args.dataset == "fashion" else "the embedded sample")
+    print(f"{args.dataset} from {source}: {len(x_train)} training, "
           f"{len(x_test)} test images; code size {args.code}, {args.decoder} decoder"
           + (f", denoising (noise std {args.denoise})" if args.denoise else ""))
 
