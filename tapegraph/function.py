@@ -35,6 +35,9 @@ class Function:
     # Math ops compute in floating point: integer inputs (outside nondiff_inputs) are promoted to the float dtype of
     # the other inputs (float32 if none), bool inputs are refused. Ops that only move data set this to False.
     float_only: bool = True
+    # Array ops under NumPy's jurisdiction (elementwise, reductions, matmul) promote bool inputs like integers, as
+    # numpy does (`t * (t > 0)`); NN ops (conv, pooling, losses) keep refusing them, as PyTorch does.
+    promote_bool: bool = False
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -71,7 +74,7 @@ class Function:
                 raise TypeError(f"{cls.name}: got a {_REFUSED_KINDS[kind]} array ({a.dtype}, shape {a.shape}); "
                                 f"expected numeric data")
             if cls.float_only and i not in cls.nondiff_inputs:
-                if kind == "b":
+                if kind == "b" and not cls.promote_bool:
                     raise TypeError(f"{cls.name}: got a bool array (shape {a.shape}) where a number is expected; "
                                     f"cast it first, e.g. x.astype(np.float32)")
                 promote = True
@@ -92,11 +95,13 @@ class Function:
             t0 = _tape.profile_clock()
         try:
             out = cls.forward(ctx, *arrays, **attrs)
-        except (ValueError, IndexError, TypeError) as e:
+        except (ValueError, IndexError, TypeError, OverflowError) as e:
             if str(e).startswith(cls.name + ":"):
                 raise
-            kind = TypeError if isinstance(e, TypeError) else ValueError
+            kind = TypeError if isinstance(e, TypeError) else ValueError   # OverflowError: a value out of range
             raise kind(f"{cls.name}: {e} (inputs: {dtype_shapes(arrays)})") from e
+        except MemoryError as e:
+            raise _memory_error(cls.name, e, arrays) from None
         result = Tensor._wrap(out, record)
         if record:
             ctx.output = result
@@ -109,6 +114,8 @@ class Function:
                     tp.nodes.append(ctx)
                     ctx._holders += 1
                     check = check or tp.check_nan
+            if ctx._holders:
+                _tape.lock_saved(ctx)
             if check:
                 from .anomaly import check_forward
                 check_forward(ctx, out)
@@ -121,10 +128,29 @@ def _promote(cls, ins, arrays):
     target = np.result_type(*floats) if floats else np.dtype(np.float32)
     ins, arrays = list(ins), list(arrays)
     for i, a in enumerate(arrays):
-        if a.dtype.kind in "iu" and i not in cls.nondiff_inputs:
+        if a.dtype.kind in "iub" and i not in cls.nondiff_inputs:
             arrays[i] = a.astype(target)
             ins[i] = Tensor._wrap(arrays[i], False)
     return tuple(ins), arrays
+
+
+def _memory_error(op: str, e: MemoryError, arrays) -> MemoryError:
+    """numpy's allocation failure, restated with the op, the shape and the bytes it asked for."""
+    shape, dtype = getattr(e, "shape", None), getattr(e, "dtype", None)
+    if shape is not None and dtype is not None:
+        nbytes = int(np.prod(shape, dtype=object)) * np.dtype(dtype).itemsize
+        what = f"an array of shape {tuple(shape)} {np.dtype(dtype)} ({_human(nbytes)}, {nbytes} bytes)"
+    else:
+        what = f"its result ({e})"
+    return MemoryError(f"{op}: cannot allocate {what} (inputs: {dtype_shapes(arrays)})")
+
+
+def _human(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if n < 1024 or unit == "EiB":
+            return f"{n:.3g} {unit}" if unit != "bytes" else f"{n} bytes"
+        n /= 1024
+    return ""
 
 
 def op_error(op: str, message: str, *arrays) -> ValueError:

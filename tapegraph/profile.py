@@ -239,16 +239,9 @@ def save_json(tape, path):
 
 
 def load_json(path) -> dict:
-    """Read a file written by ``save_json``; checks the schema tag."""
-    with open(path, encoding="utf-8") as f:
-        data = json.load(f)
-    if not isinstance(data, dict) or not str(data.get("schema", "")).startswith("tapegraph.tape/"):
-        got = data.get("schema") if isinstance(data, dict) else type(data).__name__
-        raise ValueError(f"load_json: {os.fspath(path)} is not a tapegraph tape export (schema {got!r}, "
-                         f"expected {SCHEMA!r})")
-    if data["schema"] != SCHEMA:
-        raise ValueError(f"load_json: {os.fspath(path)} has schema {data['schema']!r}; this version reads {SCHEMA!r}")
-    return data
+    """Read a file written by ``save_json``; validates the whole schema (ValueError naming the file and field)."""
+    from .tapejson_validate import read
+    return read(path, "load_json")
 
 
 # -- comparing two runs --------------------------------------------------------------------------------------------
@@ -308,7 +301,8 @@ def _as_json(x) -> dict:
         if not str(x.get("schema", "")).startswith("tapegraph.tape/"):
             raise ValueError(f"diff: a dict must come from to_json (schema {SCHEMA!r}), got schema "
                              f"{x.get('schema')!r}")
-        return x
+        from .tapejson_validate import validate
+        return validate(x, "diff: the dict")
     if isinstance(x, (str, os.PathLike)):
         return load_json(x)
     if isinstance(getattr(x, "nodes", None), list):

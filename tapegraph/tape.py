@@ -5,6 +5,7 @@ Everything that reads a step (backward, the renderer, the profiler, the JSON exp
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 import weakref
 from contextvars import ContextVar
@@ -30,7 +31,7 @@ class Node:
     """
 
     __slots__ = ("op", "attrs", "inputs", "output", "saved", "needs_input_grad", "scope", "stats", "_holders",
-                 "__dict__")
+                 "_locked", "__dict__")
 
     def __init__(self, op, attrs, inputs, needs_input_grad):
         self.op = op
@@ -42,6 +43,7 @@ class Node:
         self.scope = ()
         self.stats = None
         self._holders = 0
+        self._locked = None
 
     def save_for_backward(self, *arrays):
         self.saved = arrays
@@ -71,6 +73,103 @@ class Node:
         extra = "".join(f", {k}={v!r}" for k, v in self.attrs.items() if not isinstance(v, np.ndarray))
         where = f" in {self.layer}" if self.scope else ""
         return f"{self.op.name}({ins}{extra}) -> {dtype_shape(self.output)}{where}"
+
+
+# -- saved arrays are read-only while a tape holds them ----------------------------------------------------------------
+# Writing into an array a recorded op saved (a parameter's .data, an op's output, the caller's ndarray) between
+# forward and backward would silently change the gradient. So when a node is recorded, every array it saved for
+# backward -- and the array owning that memory, walking `.base` -- is made read-only; a write then fails at once with
+# numpy's "assignment destination is read-only". The flag is restored when the last tape holding the memory lets go:
+# at Tape.release() (a plain tape's backward ends with it) or when the tape is garbage collected. One entry per owner:
+# id(owner) -> [owner, holders, views we flipped]; the owner is restored first, then the views.
+_locks: dict = {}
+_locks_mutex = threading.Lock()
+
+
+def lock_saved(node):
+    """Make the arrays ``node`` saved (and the memory they view) read-only; remembered on the node."""
+    locked = []
+    extra = node.__dict__
+    with _locks_mutex:
+        for v in (node.saved + tuple(extra.values())) if extra else node.saved:
+            if type(v) is not np.ndarray:
+                continue
+            if v.base is None:                          # the common case: the array owns its memory
+                entry = _locks.get(id(v))
+                if entry is None:
+                    if not v.flags.writeable:
+                        continue                        # read-only by nature (a private constant)
+                    v.setflags(write=False)
+                    entry = _locks[id(v)] = [v, 1, []]
+                else:
+                    entry[1] += 1
+                locked.append(entry)
+                continue
+            root, chain = v, []
+            while isinstance(root.base, np.ndarray):
+                chain.append(root)
+                root = root.base
+            entry = _locks.get(id(root))
+            if entry is None:
+                if not root.flags.writeable:
+                    continue                            # a broadcast view's owner, a read-only buffer
+                root.setflags(write=False)
+                entry = _locks[id(root)] = [root, 1, []]
+            else:
+                entry[1] += 1
+            for view in chain:
+                if view.flags.writeable:
+                    view.setflags(write=False)
+                    entry[2].append(view)
+            locked.append(entry)
+    if locked:
+        node._locked = locked
+
+
+def unlock_saved(node):
+    """Give back ``node``'s hold on its saved arrays; the last holder makes them writable again."""
+    locked, node._locked = node._locked, None
+    if not locked:
+        return
+    with _locks_mutex:
+        for entry in locked:
+            entry[1] -= 1
+            if entry[1] == 0 and _locks.get(id(entry[0])) is entry:
+                del _locks[id(entry[0])]
+                entry[0].setflags(write=True)
+                for view in entry[2]:
+                    view.setflags(write=True)
+
+
+def holders(array) -> int:
+    """How many recorded nodes hold ``array``'s memory read-only (0: tapegraph holds none of it)."""
+    root = array
+    while isinstance(getattr(root, "base", None), np.ndarray):
+        root = root.base
+    entry = _locks.get(id(root))
+    return entry[1] if entry is not None and entry[0] is root else 0
+
+
+def _check_unmodified(node, index):
+    """Backward guard: the arrays locked for ``node`` must still be read-only (nobody set writeable=True)."""
+    for entry in node._locked:
+        if entry[0].flags.writeable or (entry[2] and any(v.flags.writeable for v in entry[2])):
+            root = entry[0]
+            who = "an array it saved"
+            for k, t in enumerate((*node.inputs, node.output)):
+                d = getattr(t, "data", None)
+                while isinstance(d, np.ndarray) and d is not root:
+                    d = d.base
+                if d is root:
+                    label = f" {t.name!r}" if getattr(t, "name", None) else ""
+                    role = f"input {k}" if k < len(node.inputs) else "output"
+                    who = f"tensor{label} {dtype_shape(t)} ({role})"
+                    break
+            where = f", layer {node.layer!r}" if node.scope else ""
+            raise RuntimeError(
+                f"backward: {who} saved by op {node.op.name} (tape index {index}{where}) was made writable after "
+                f"the forward pass, so it may have been modified and the gradient would be wrong; tapegraph keeps "
+                f"saved arrays read-only until backward -- record the step again after changing the data")
 
 
 def _owner(a):
@@ -225,6 +324,17 @@ class Tape:
         if not self.persistent:
             self.release()
 
+    def __del__(self):
+        # A tape dropped without backward/release gives back its hold on the saved arrays (they become writable).
+        if not self._released and self.nodes:
+            try:
+                for n in self.nodes:
+                    n._holders -= 1
+                    if n._holders <= 0 and n._locked:
+                        unlock_saved(n)
+            except Exception:  # interpreter shutdown
+                pass
+
     def release(self):
         """Drop saved arrays now (a non-persistent tape does this after its backward)."""
         if self._released:
@@ -239,6 +349,8 @@ class Tape:
             n._holders -= 1
             if n._holders > 0:
                 continue
+            if n._locked:
+                unlock_saved(n)
             n.saved = None
             if n.__dict__:
                 n.__dict__.clear()
@@ -267,7 +379,16 @@ class Tape:
                                    f"an implicit gradient of 1, pass grad= of shape {target.shape}")
             grad = np.ones_like(target.data)
         else:
-            grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=target.dtype)
+            raw = grad.data if isinstance(grad, Tensor) else grad
+            try:
+                arr = np.asarray(raw)
+                if arr.dtype.kind not in "fiub":
+                    raise TypeError
+                grad = arr.astype(target.dtype, copy=False)
+            except (TypeError, ValueError):
+                got = f"{arr.dtype} array" if "arr" in locals() and isinstance(arr, np.ndarray) else type(raw).__name__
+                raise TypeError(f"backward: grad must be numbers of the target's shape {target.shape} (a Tensor or "
+                                f"array), got {got}") from None
             if grad.shape != target.shape:
                 raise ValueError(f"backward: grad has shape {grad.shape}, target has shape {target.shape}")
         nodes = self.nodes
@@ -292,9 +413,17 @@ class Tape:
                 found[id(node.output)] = g
             if node.saved is None:
                 raise RuntimeError(f"backward: op {node.op.name} (tape index {i}) has released its saved arrays")
+            if node._locked:
+                _check_unmodified(node, i)
             if profile:
                 t0 = profile_clock()
-            in_grads = node.op.backward(node, g)
+            try:
+                in_grads = node.op.backward(node, g)
+            except MemoryError as e:
+                shape, dtype = getattr(e, "shape", None), getattr(e, "dtype", None)
+                what = f" an array of shape {tuple(shape)} {dtype}" if shape is not None else ""
+                raise MemoryError(f"backward of {node.op.name} (tape index {i}): cannot allocate{what} ({e})") \
+                    from None
             if profile:
                 node.stats["backward_s"] = profile_clock() - t0
             if check:

@@ -18,6 +18,8 @@ class Tensor:
     __array_priority__ = 1000  # ndarray <op> Tensor defers to Tensor's reflected operator
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
+        if not isinstance(requires_grad, (bool, np.bool_, int, np.integer)):
+            raise TypeError(f"{type(self).__name__}: requires_grad must be a bool, got {type(requires_grad).__name__}")
         arr = _to_array(data, dtype)
         if requires_grad and arr.dtype.kind != "f":
             raise TypeError(f"{type(self).__name__}: only floating-point tensors can require a gradient, got dtype "
@@ -161,9 +163,28 @@ def _to_array(data, dtype=None) -> np.ndarray:
     if isinstance(data, Tensor):
         data = data.data
     if dtype is not None:
-        return np.asarray(data, dtype=dtype)
-    arr = np.asarray(data)
+        try:
+            dtype = np.dtype(dtype)
+        except (TypeError, ValueError):
+            raise TypeError(f"tensor: dtype {_short(dtype)} is not a numpy dtype") from None
+    try:
+        if dtype is not None:
+            return np.asarray(data, dtype=dtype)
+        arr = np.asarray(data)
+    except MemoryError as e:
+        raise MemoryError(f"tensor: cannot allocate the array ({e})") from None
+    except (TypeError, ValueError, OverflowError) as e:
+        what = "ragged nested sequences (rows of different lengths)" if "inhomogeneous" in str(e) \
+            else f"{type(data).__name__} data"
+        raise (TypeError if isinstance(e, TypeError) else ValueError)(
+            f"tensor: cannot make an array from {what}" + (f" with dtype {dtype!r}" if dtype is not None else "")
+            + f" ({e})") from None
     return arr.astype(DEFAULT_FLOAT) if arr.dtype == np.float64 else arr
+
+
+def _short(v, n=40) -> str:
+    r = repr(v) if isinstance(v, (str, int, float, type, np.dtype)) else type(v).__name__
+    return r if len(r) <= n else r[:n] + "..."
 
 
 def tensor(data, requires_grad: bool = False, dtype=None, name: str | None = None) -> Tensor:
@@ -176,7 +197,9 @@ def as_tensor(value, like_dtype=None, op: str = "op") -> Tensor:
     if isinstance(value, Tensor):
         return value
     if isinstance(value, (bool, int, float)) and like_dtype is not None and np.dtype(like_dtype).kind == "f":
-        return Tensor._wrap(np.asarray(value, dtype=like_dtype), False)
+        arr = np.asarray(value, dtype=like_dtype)
+        arr.setflags(write=False)        # a private constant: read-only from birth, so the tape need not lock it
+        return Tensor._wrap(arr, False)
     try:
         arr = np.asarray(value)
     except Exception as e:  # ragged lists and the like

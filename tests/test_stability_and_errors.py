@@ -89,11 +89,13 @@ def test_loss_label_errors():
         tg.mean_squared_error(z, np.zeros((3, 2)))
 
 
-def test_integer_inputs_to_math_ops_are_promoted_and_bools_refused():
+def test_integer_inputs_to_math_ops_are_promoted_and_bools_promoted_as_numpy():
     i = tg.tensor(np.array([1, 2, 3]))
     assert (i + 0.5).dtype == np.float32 and (i * tg.tensor([1.0, 1.0, 1.0], dtype=np.float64)).dtype == np.float64
     assert tg.exp(i).dtype == np.float32
     assert i.reshape(3, 1).dtype == i.dtype                    # ops that only move data keep integers
-    with pytest.raises(TypeError, match=r"^mul: got a bool array .* cast it first"):
-        tg.tensor(np.array([True, False])) * 2.0
+    b = tg.tensor(np.array([True, False])) * 2.0               # numpy: bool becomes the float operand's dtype
+    assert b.dtype == np.float32 and b.data.tolist() == [2.0, 0.0]
+    with pytest.raises(TypeError, match=r"^max_pool2d: got a bool array"):   # NN ops refuse bools, as PyTorch
+        tg.max_pool2d(tg.tensor(np.ones((1, 1, 2, 2), bool)), 2)
     assert tg.where(np.array([True, False, True]), i, 0.0).dtype == np.float32   # a boolean condition is fine

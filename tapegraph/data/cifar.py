@@ -6,8 +6,10 @@ else (``os.system``, ``builtins.eval``, ...) is refused before it can run.
 from __future__ import annotations
 
 import codecs
+import io
 import os
 import pickle
+import pickletools
 
 import numpy as np
 
@@ -54,25 +56,103 @@ class _RestrictedUnpickler(pickle.Unpickler):
                                     "only a dict of bytes, lists and numpy arrays") from None
 
 
+# Bounds on the pickle's opcode stream, checked before anything is built. An official CIFAR-100 train file has
+# ~250k opcodes, ~150k memo entries, nesting 3 and a handful of memo reads; a file built from shared references
+# (a list holding the same list a thousand times, three deep) needs few bytes but many memo reads or deep nesting.
+MAX_PICKLE_OPS = 2_000_000
+MAX_PICKLE_MEMO = 1_000_000
+MAX_PICKLE_GETS = 10_000
+MAX_PICKLE_DEPTH = 16
+_GETS = {"GET", "BINGET", "LONG_BINGET"}
+_PUTS = {"PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"}
+_POP_MARK = {"APPENDS", "SETITEMS", "TUPLE", "LIST", "DICT", "FROZENSET", "ADDITEMS", "OBJ", "INST", "POP_MARK"}
+
+
+def _scan_pickle(blob, name):
+    """Refuse a pickle whose opcode stream exceeds the bounds above, before the unpickler builds anything."""
+    ops = gets = memo = depth = 0
+    try:
+        for op, _, _ in pickletools.genops(io.BytesIO(blob)):
+            ops += 1
+            n = op.name
+            if n == "MARK":
+                depth += 1
+                if depth > MAX_PICKLE_DEPTH:
+                    raise ValueError(f"{name}: pickle nests deeper than {MAX_PICKLE_DEPTH} levels; a CIFAR batch "
+                                     "is a flat dict of lists and arrays")
+            elif n in _POP_MARK:
+                depth -= 1
+            elif n in _GETS:
+                gets += 1
+                if gets > MAX_PICKLE_GETS:
+                    raise ValueError(f"{name}: pickle reuses shared objects more than {MAX_PICKLE_GETS} times "
+                                     "(a file built from shared references?); refused")
+            elif n in _PUTS:
+                memo += 1
+                if memo > MAX_PICKLE_MEMO:
+                    raise ValueError(f"{name}: pickle memo exceeds {MAX_PICKLE_MEMO} entries; refused")
+            if ops > MAX_PICKLE_OPS:
+                raise ValueError(f"{name}: pickle has more than {MAX_PICKLE_OPS} opcodes; refused")
+    except ValueError as e:
+        if str(e).startswith(name + ":"):
+            raise
+        raise ValueError(f"{name}: not a readable CIFAR pickle ({e})") from None
+
+
 def _load_pickle(path):
     name = os.path.basename(path)
     with open(path, "rb") as f:
-        try:
-            obj = _RestrictedUnpickler(f, name).load()
-        except UnsafePickleError:
-            raise
-        except Exception as e:  # a broken file can raise nearly anything from inside pickle
-            raise ValueError(f"{name}: not a readable CIFAR pickle ({type(e).__name__}: {e})") from None
+        blob = f.read()          # read whole: a length field claiming 4 GiB then costs nothing (BytesIO.read)
+    _scan_pickle(blob, name)
+    try:
+        obj = _RestrictedUnpickler(io.BytesIO(blob), name).load()
+    except UnsafePickleError:
+        raise
+    except Exception as e:  # a broken file can raise nearly anything from inside pickle
+        raise ValueError(f"{name}: not a readable CIFAR pickle ({type(e).__name__}: {_short(e)})") from None
     if not isinstance(obj, dict):
         raise ValueError(f"{name}: expected a dict of arrays, got {type(obj).__name__}")
+    for k in obj:
+        if not isinstance(k, (bytes, str)):
+            raise ValueError(f"{name}: dict keys must be bytes or str, got {type(k).__name__}")
     return obj
+
+
+def _short(v, n=60) -> str:
+    """A repr that never walks a big structure (a shared-reference pickle can make repr exponential)."""
+    if isinstance(v, (int, float, bool, str, bytes, BaseException)):
+        r = repr(v) if not isinstance(v, BaseException) else str(v)
+        return r if len(r) <= n else r[:n] + "..."
+    return type(v).__name__
+
+
+def _labels(value, key, n_classes, name):
+    """A 1-d int64 array from a list of Python ints or an integer ndarray; anything else is refused (1.7, "3",
+    True, nested lists) without walking into it."""
+    if isinstance(value, np.ndarray):
+        if value.ndim != 1 or value.dtype.kind not in "iu":
+            raise ValueError(f"{name}: b{key!r} is not a list of integer labels (array {value.dtype} "
+                             f"{value.shape})")
+        y = value
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            if type(v) is not int:
+                raise ValueError(f"{name}: b{key!r} is not a list of integer labels (entry {i} is "
+                                 f"{type(v).__name__} {_short(v)})")
+        if value and (min(value) < 0 or max(value) >= n_classes):
+            bad = max(value) if max(value) >= n_classes else min(value)
+            raise ValueError(f"{name}: {key} label {_short(bad)} out of range 0..{n_classes - 1}")
+        y = np.array(value, dtype=np.int64)
+    else:
+        raise ValueError(f"{name}: b{key!r} is not a list of integer labels (got {type(value).__name__})")
+    return y.astype(np.int64, copy=False)
 
 
 def _field(d, key, name):
     for k in (key.encode(), key):
         if k in d:
             return d[k]
-    keys = ", ".join(repr(k) for k in d)
+    keys = ", ".join(_short(k) for k in list(d)[:20])
     raise ValueError(f"{name}: missing key b{key!r}; found {keys}")
 
 
@@ -85,12 +165,7 @@ def _read_pickle_batch(path, label_keys, n_classes):
         raise ValueError(f"{name}: b'data' must be a uint8 array of shape (N, {_PIXELS}), got {desc}")
     labels = []
     for key, nc in zip(label_keys, n_classes):
-        try:
-            y = np.asarray(_field(d, key, name), dtype=np.int64)
-        except (TypeError, ValueError) as e:
-            if str(e).startswith(name):
-                raise
-            raise ValueError(f"{name}: b{key!r} is not a list of integer labels") from None
+        y = _labels(_field(d, key, name), key, nc, name)
         if y.shape != (len(data),):
             raise ValueError(f"{name}: {y.shape[0] if y.ndim else 0} entries in b{key!r} for {len(data)} images")
         _check_labels(y, nc, name, key)

@@ -27,11 +27,30 @@ def _read_exact(f, buf: memoryview) -> int:
     return got
 
 
-def _remaining(f) -> int:
+_TRAILING_CAP = 64 << 20   # decompress at most this much trailing data just to count it
+
+
+def _count_rest(f, cap: int) -> tuple[int, bool]:
+    """Bytes left in ``f``, read and dropped, counting at most ``cap``; (count, True when there is more)."""
     n = 0
-    while chunk := f.read(1 << 20):
-        n += len(chunk)
-    return n
+    while n <= cap:
+        piece = f.read(1 << 20)
+        if not piece:
+            return n, False
+        n += len(piece)
+    return n, True
+
+
+def _read_bounded(f, limit: int, chunk: int = 1 << 22) -> tuple[bytearray, int]:
+    """Up to ``limit`` bytes from ``f`` into a bytearray that grows only as data arrives (never ``limit`` up front);
+    returns (buffer, bytes read). Reads past ``limit`` are not done."""
+    buf = bytearray()
+    while len(buf) < limit:
+        piece = f.read(min(chunk, limit - len(buf)))
+        if not piece:
+            break
+        buf += piece
+    return buf, len(buf)
 
 
 def read_idx(path, ndim: int | None = None) -> np.ndarray:
@@ -40,15 +59,13 @@ def read_idx(path, ndim: int | None = None) -> np.ndarray:
     Validates the magic number (``0x00000801`` labels, ``0x00000803`` images; only the uint8 type ``0x08`` is
     accepted), ``ndim`` when given, and the exact file length. Any defect raises ValueError naming the file.
     """
+    if ndim is not None and (isinstance(ndim, bool) or ndim not in _KINDS):
+        raise ValueError(f"read_idx: ndim must be 1 (labels), 3 (images) or None, got {ndim!r}")
     path = os.fspath(path)
     name = os.path.basename(path)
     with open(path, "rb") as raw:
         is_gzip = raw.read(2) == b"\x1f\x8b"
-        if is_gzip:  # the gzip trailer holds the decompressed size mod 2**32: check it before allocating
-            raw.seek(max(os.fstat(raw.fileno()).st_size - 4, 0))
-            size_hint = int.from_bytes(raw.read(4), "little")
-        else:
-            size_hint = os.fstat(raw.fileno()).st_size
+        size_hint = None if is_gzip else os.fstat(raw.fileno()).st_size
     f = gzip.open(path, "rb") if is_gzip else open(path, "rb")
     try:
         with f:
@@ -69,16 +86,29 @@ def read_idx(path, ndim: int | None = None) -> np.ndarray:
             dims = tuple(int(d) for d in np.frombuffer(size_bytes, ">u4"))
             header = 4 + 4 * nd
             expected = header + math.prod(dims)
-            if size_hint != (expected % 2**32 if is_gzip else expected):
-                got = header + _remaining(f) if is_gzip else size_hint
+            if is_gzip:
+                # The header's sizes are a claim: a 31-byte file can claim 65536x65536x256. Decompress in bounded
+                # chunks into a buffer that grows with what the file really holds, and stop one chunk past the claim.
+                buf, got = _read_bounded(f, expected - header)
+                got += header
+                more = False
+                if got == expected:        # reaches the gzip trailer, so its CRC gets checked
+                    extra, more = _count_rest(f, _TRAILING_CAP)
+                    got += extra
+                if got != expected:
+                    raise ValueError(f"{name}: expected {expected} bytes for {_describe(dims)}, got "
+                                     + ("more than " if more else "") + f"{got}"
+                                     + (" (truncated)" if got < expected else " (trailing data)"))
+                out = np.frombuffer(buf, np.uint8).reshape(dims)
             else:
+                if size_hint != expected:
+                    raise ValueError(f"{name}: expected {expected} bytes for {_describe(dims)}, got {size_hint}"
+                                     + (" (truncated)" if size_hint < expected else " (trailing data)"))
                 out = np.empty(dims, np.uint8)
                 got = header + _read_exact(f, memoryview(out.reshape(-1)))
-                if got == expected:
-                    got += _remaining(f)  # also reaches the gzip trailer, so its CRC gets checked
-            if got != expected:
-                raise ValueError(f"{name}: expected {expected} bytes for {_describe(dims)}, got {got}"
-                                 + (" (truncated)" if got < expected else " (trailing data)"))
+                if got != expected:
+                    raise ValueError(f"{name}: expected {expected} bytes for {_describe(dims)}, got {got} "
+                                     f"(truncated)")
     except (OSError, EOFError, zlib.error) as e:
         if not is_gzip or isinstance(e, FileNotFoundError):
             raise

@@ -49,6 +49,12 @@ class History(Callback):
         last = ", ".join(f"{k}={v[-1]:.4g}" for k, v in self.history.items())
         return f"History({len(self.epoch)} epochs{': ' + last if last else ''})"
 
+    def plot(self, path=None, metrics=None):
+        """Loss and metric curves, train vs validation (matplotlib, extra ``[plot]``); see
+        ``tapegraph.viz.plot_history``. Returns the Figure; writes .png/.svg/.pdf when ``path`` is given."""
+        from ..viz.plots import plot_history
+        return plot_history(self, path, metrics)
+
 
 def _mode(name, mode, monitor):
     if mode not in ("auto", "min", "max"):

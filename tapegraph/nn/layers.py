@@ -35,6 +35,79 @@ def _pair(v, what, who):
     return int(a), int(b)
 
 
+def _ints(v, n: int, what: str, who: str, minimum: int = 1) -> tuple:
+    """An int or a length-``n`` sequence of ints (not bools, not floats) -> n-tuple, every entry >= ``minimum``."""
+    items = (v,) * n if not isinstance(v, (tuple, list)) else tuple(v)
+    kind = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+    kind += "" if n == 1 else " or a pair of them" if n == 2 else f" or {n} of them"
+    if len(items) != n or not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in items):
+        raise TypeError(f"{who}: {what} must be {kind} (ints, not bools or floats), got {v!r}")
+    if min(items) < minimum:
+        raise ValueError(f"{who}: {what} must be {kind}, got {v!r}")
+    return tuple(int(i) for i in items)
+
+
+# Activation names accepted everywhere (resolved on tapegraph.ops when the layer runs, so ops added later work);
+# any other public function of tapegraph.ops.activation is accepted too. "linear" is the identity (Keras).
+ACTIVATION_NAMES = ("relu", "sigmoid", "tanh", "softmax", "log_softmax", "leaky_relu", "gelu", "silu", "swish",
+                    "elu", "selu", "softplus", "softsign", "hard_sigmoid", "hard_swish", "relu6", "mish", "linear")
+
+
+def _activation_names() -> list:
+    from .. import ops
+    from ..ops import activation as act
+    names = {n for n in ACTIVATION_NAMES if n == "linear" or callable(getattr(ops, n, None))}
+    names |= {n for n in dir(act) if not n.startswith("_") and callable(getattr(act, n))
+              and getattr(getattr(act, n), "__module__", "") == act.__name__ and callable(getattr(ops, n, None))
+              and not isinstance(getattr(act, n), type)}
+    return sorted(names)
+
+
+def _check_activation(activation, who):
+    """None, a callable, or the name of an activation op in tapegraph.ops (checked now, looked up per call)."""
+    if activation is None or callable(activation):
+        return activation
+    if not isinstance(activation, str):
+        raise TypeError(f"{who}: activation must be None, a name or a callable, got {type(activation).__name__}")
+    if activation not in _activation_names():
+        raise ValueError(f"{who}: unknown activation {activation!r}; known: {', '.join(_activation_names())} "
+                         f"(or pass a callable)")
+    return activation
+
+
+def _apply_activation(activation, y):
+    """Softmax-like activations normalise over axis 1: the channels of NCHW/NCL (Keras' last, channels axis)."""
+    if activation is None or activation == "linear":
+        return y
+    if callable(activation):
+        return activation(y)
+    fn = getattr(_tg.ops, activation)
+    return fn(y, axis=1) if activation in ("softmax", "log_softmax") else fn(y)
+
+
+def _conv_padding(padding, rank: int, who: str):
+    """"valid"/"same" (any case), or for rank 2 an int, a pair or ((top, bottom), (left, right)); for rank 1 an int
+    or (left, right). Checked at construction; the op resolves it per input."""
+    if isinstance(padding, str):
+        if padding.lower() not in ("valid", "same"):
+            raise ValueError(f"{who}: unknown padding {padding!r}; expected 'valid', 'same' or explicit sizes")
+        return padding.lower()
+    from ..ops.conv import _resolve_padding
+    if rank == 1:
+        if isinstance(padding, (tuple, list)):
+            return _ints(padding, 2, "padding", who, minimum=0)
+        return _ints(padding, 1, "padding", who, minimum=0)[0]
+    _resolve_padding(padding, (1, 1), (1, 1), (1, 1), who)           # raises TypeError/ValueError naming `who`
+    return padding
+
+
+def _algorithm(algorithm, who):
+    from ..ops.conv import ALGORITHMS
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"{who}: unknown algorithm {algorithm!r}; expected one of {ALGORITHMS}")
+    return algorithm
+
+
 def _shape_str(x) -> str:
     dt = getattr(x, "dtype", None)
     return f"{dt}{list(np.shape(x))}"
@@ -73,46 +146,198 @@ class Layer(Module):
             raise self._bad_input(x, expected)
 
 
-class Conv2D(Layer):
-    """2-D convolution over NCHW input; ``weight`` is (filters, in_channels, kh, kw), ``bias`` (filters,)."""
+class _Conv(Layer):
+    """Shared parts of the convolution layers: argument checks, parameters, the activation after the op."""
 
-    def __init__(self, filters, kernel_size, strides=1, padding="valid", use_bias=True, algorithm="auto",
-                 kernel_initializer="he_uniform", bias_initializer="zeros", dtype=None, rng=None):
-        super().__init__(dtype, rng)
-        self.filters = _positive_int(filters, "filters", "Conv2D")
-        self.kernel_size = _pair(kernel_size, "kernel_size", "Conv2D")
-        self.strides = _pair(strides, "strides", "Conv2D")
-        self.padding = padding
+    rank = 2
+
+    def _init_conv(self, filters, kernel_size, strides, padding, dilation_rate, groups, activation, use_bias,
+                   kernel_initializer, bias_initializer):
+        who, n = type(self).__name__, self.rank
+        self.filters = None if filters is None else _positive_int(filters, "filters", who)
+        self.kernel_size = _ints(kernel_size, n, "kernel_size", who)
+        self.strides = _ints(strides, n, "strides", who)
+        self.dilation_rate = _ints(dilation_rate, n, "dilation_rate", who)
+        self.padding = _conv_padding(padding, n, who)
+        self.groups = _ints(groups, 1, "groups", who)[0]
+        if self.filters is not None and self.filters % self.groups:
+            raise ValueError(f"{who}: groups={self.groups} must divide filters={self.filters}")
+        self.activation = _check_activation(activation, who)
         self.use_bias = bool(use_bias)
-        self.algorithm = algorithm
-        self.kernel_initializer = _init.get(kernel_initializer, "Conv2D")
-        self.bias_initializer = _init.get(bias_initializer, "Conv2D")
+        self.kernel_initializer = _init.get(kernel_initializer, who)
+        self.bias_initializer = _init.get(bias_initializer, who)
         self.weight = None
         self.bias = None
 
-    def build(self, input_shape):
-        if len(input_shape) != 4:
-            raise ValueError(f"{self._label()}: expected input (batch, channels, height, width), got shape "
-                             f"{tuple(input_shape)}")
-        c, (kh, kw) = int(input_shape[1]), self.kernel_size
-        shape = (self.filters, c, kh, kw)
+    def _check_build(self, input_shape, layout):
+        if len(input_shape) != self.rank + 2:
+            raise ValueError(f"{self._label()}: expected input {layout}, got shape {tuple(input_shape)}")
+        c = int(input_shape[1])
+        if c % self.groups:
+            raise ValueError(f"{self._label()}: groups={self.groups} must divide the {c} input channels "
+                             f"(input shape {tuple(input_shape)})")
+        return c
+
+    def _make_params(self, shape, n_bias):
         fan_in, fan_out = _init.fans(shape)
         dt = self.param_dtype
         self.weight = Parameter(self.kernel_initializer(shape, fan_in, fan_out, self.rng, dt), dtype=dt)
         if self.use_bias:
-            self.bias = Parameter(self.bias_initializer((self.filters,), fan_in, fan_out, self.rng, dt), dtype=dt)
+            self.bias = Parameter(self.bias_initializer((n_bias,), fan_in, fan_out, self.rng, dt), dtype=dt)
+
+    def _check_input(self, x, c, layout):
+        if np.ndim(x) != self.rank + 2 or np.shape(x)[1] != c:
+            raise self._bad_input(x, layout.replace("channels", str(c)))
+
+    def extra_repr(self):
+        parts = [f"{self.filters}" if self.filters is not None else "",
+                 f"kernel_size={self.kernel_size}", f"strides={self.strides}", f"padding={self.padding!r}"]
+        if any(d != 1 for d in self.dilation_rate):
+            parts.append(f"dilation_rate={self.dilation_rate}")
+        if self.groups != 1:
+            parts.append(f"groups={self.groups}")
+        if self.activation is not None:
+            parts.append(f"activation={getattr(self.activation, '__name__', self.activation)!r}")
+        if not self.use_bias:
+            parts.append("use_bias=False")
+        return ", ".join(p for p in parts if p)
+
+
+class Conv2D(_Conv):
+    """2-D convolution over NCHW input; ``weight`` is (filters, in_channels / groups, kh, kw), ``bias`` (filters,).
+
+    ``groups``: channels split into independent groups (each sees in_channels / groups inputs). ``activation``: a
+    name ("relu", ...; any activation op of tapegraph.ops) or a callable, applied after the convolution.
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1, groups=1, activation=None,
+                 use_bias=True, algorithm="auto", kernel_initializer="he_uniform", bias_initializer="zeros",
+                 dtype=None, rng=None):
+        super().__init__(dtype, rng)
+        self._init_conv(filters, kernel_size, strides, padding, dilation_rate, groups, activation, use_bias,
+                        kernel_initializer, bias_initializer)
+        self.algorithm = _algorithm(algorithm, "Conv2D")
+
+    def build(self, input_shape):
+        c = self._check_build(input_shape, "(batch, channels, height, width)")
+        self._make_params((self.filters, c // self.groups) + self.kernel_size, self.filters)
         return super().build(input_shape)
 
     def forward(self, x):
-        c = self.weight.data.shape[1]
-        if np.ndim(x) != 4 or np.shape(x)[1] != c:
-            raise self._bad_input(x, f"(batch, {c}, height, width)")
-        return _tg.conv2d(x, self.weight, self.bias, stride=self.strides, padding=self.padding,
-                          algorithm=self.algorithm)
+        self._check_input(x, self.weight.data.shape[1] * self.groups, "(batch, channels, height, width)")
+        y = _tg.conv2d(x, self.weight, self.bias, stride=self.strides, padding=self.padding,
+                       dilation=self.dilation_rate, groups=self.groups, algorithm=self.algorithm)
+        return _apply_activation(self.activation, y)
+
+
+class Conv1D(_Conv):
+    """1-D convolution over (batch, channels, length) input; ``weight`` (filters, in_channels / groups, k)."""
+
+    rank = 1
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1, groups=1, activation=None,
+                 use_bias=True, kernel_initializer="he_uniform", bias_initializer="zeros", dtype=None, rng=None):
+        super().__init__(dtype, rng)
+        self._init_conv(filters, kernel_size, strides, padding, dilation_rate, groups, activation, use_bias,
+                        kernel_initializer, bias_initializer)
+
+    def build(self, input_shape):
+        c = self._check_build(input_shape, "(batch, channels, length)")
+        self._make_params((self.filters, c // self.groups) + self.kernel_size, self.filters)
+        return super().build(input_shape)
+
+    def forward(self, x):
+        self._check_input(x, self.weight.data.shape[1] * self.groups, "(batch, channels, length)")
+        y = _tg.conv1d(x, self.weight, self.bias, stride=self.strides[0], padding=self.padding,
+                       dilation=self.dilation_rate[0], groups=self.groups)
+        return _apply_activation(self.activation, y)
+
+
+class DepthwiseConv2D(_Conv):
+    """One kernel per input channel (``depth_multiplier`` of them): conv2d with groups = in_channels;
+    ``weight`` (in_channels * depth_multiplier, 1, kh, kw) in PyTorch's layout, ``bias`` (in_channels *
+    depth_multiplier,)."""
+
+    def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1, dilation_rate=1,
+                 activation=None, use_bias=True, depthwise_initializer="he_uniform", bias_initializer="zeros",
+                 dtype=None, rng=None):
+        super().__init__(dtype, rng)
+        self._init_conv(None, kernel_size, strides, padding, dilation_rate, 1, activation, use_bias,
+                        depthwise_initializer, bias_initializer)
+        self.depth_multiplier = _positive_int(depth_multiplier, "depth_multiplier", "DepthwiseConv2D")
+
+    def build(self, input_shape):
+        c = self._check_build(input_shape, "(batch, channels, height, width)")
+        self.groups, self.filters = c, c * self.depth_multiplier
+        self._make_params((self.filters, 1) + self.kernel_size, self.filters)
+        return super().build(input_shape)
+
+    def forward(self, x):
+        self._check_input(x, self.groups, "(batch, channels, height, width)")
+        y = _tg.conv2d(x, self.weight, self.bias, stride=self.strides, padding=self.padding,
+                       dilation=self.dilation_rate, groups=self.groups)
+        return _apply_activation(self.activation, y)
 
     def extra_repr(self):
-        return (f"{self.filters}, kernel_size={self.kernel_size}, strides={self.strides}, "
-                f"padding={self.padding!r}" + ("" if self.use_bias else ", use_bias=False"))
+        return super().extra_repr() + (f", depth_multiplier={self.depth_multiplier}"
+                                       if self.depth_multiplier != 1 else "")
+
+
+def _transpose_padding(size, k, s, d, padding, output_padding):
+    """Keras' Conv2DTranspose output length along one axis, as conv_transpose2d's ((before, after), output_padding).
+
+    Keras: "valid" -> size*s + max(k_eff - s, 0), "same" -> size*s; with output_padding, (size-1)*s + k_eff -
+    2*pad + output_padding (pad = k_eff // 2 for "same", 0 for "valid"). The crop is that of the matching forward
+    convolution (the odd extra cell at the end, as TensorFlow's "same").
+    """
+    k_eff = (k - 1) * d + 1
+    full = (size - 1) * s + k_eff
+    if output_padding is None:
+        length = size * s + max(k_eff - s, 0) if padding == "valid" else size * s
+    else:
+        length = full - 2 * (k_eff // 2 if padding == "same" else 0) + output_padding
+    crop = max(full - length, 0)
+    return (crop // 2, crop - crop // 2), length - (full - crop)
+
+
+class Conv2DTranspose(_Conv):
+    """Transposed 2-D convolution (upsampling by ``strides``) over NCHW input; ``weight`` (in_channels, filters,
+    kh, kw) in PyTorch's layout, ``bias`` (filters,). ``padding``: Keras' "valid" (output in*stride +
+    max(kernel - stride, 0)) or "same" (output in*stride); ``output_padding`` (< strides) as Keras."""
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None, dilation_rate=1,
+                 activation=None, use_bias=True, kernel_initializer="he_uniform", bias_initializer="zeros",
+                 dtype=None, rng=None):
+        super().__init__(dtype, rng)
+        if not isinstance(padding, str):
+            raise TypeError(f"Conv2DTranspose: padding must be 'valid' or 'same', got {padding!r}")
+        self._init_conv(filters, kernel_size, strides, padding, dilation_rate, 1, activation, use_bias,
+                        kernel_initializer, bias_initializer)
+        self.output_padding = None
+        if output_padding is not None:
+            self.output_padding = _ints(output_padding, 2, "output_padding", "Conv2DTranspose", minimum=0)
+            if any(o >= s for o, s in zip(self.output_padding, self.strides)):
+                raise ValueError(f"Conv2DTranspose: output_padding {self.output_padding} must be smaller than "
+                                 f"strides {self.strides}")
+
+    def build(self, input_shape):
+        c = self._check_build(input_shape, "(batch, channels, height, width)")
+        self._make_params((c, self.filters) + self.kernel_size, self.filters)
+        return super().build(input_shape)
+
+    def forward(self, x):
+        c = self.weight.data.shape[0]
+        self._check_input(x, c, "(batch, channels, height, width)")
+        ops = (None, None) if self.output_padding is None else self.output_padding
+        geo = [_transpose_padding(n, k, s, d, self.padding, o) for n, k, s, d, o in
+               zip(np.shape(x)[2:], self.kernel_size, self.strides, self.dilation_rate, ops)]
+        y = _tg.conv_transpose2d(x, self.weight, self.bias, stride=self.strides, padding=(geo[0][0], geo[1][0]),
+                                 output_padding=(geo[0][1], geo[1][1]), dilation=self.dilation_rate)
+        return _apply_activation(self.activation, y)
+
+    def extra_repr(self):
+        return super().extra_repr() + ("" if self.output_padding is None
+                                       else f", output_padding={self.output_padding}")
 
 
 class Dense(Layer):
@@ -121,10 +346,11 @@ class Dense(Layer):
     Input must be (batch, in_features): put a Flatten before it for images.
     """
 
-    def __init__(self, units, use_bias=True, kernel_initializer="he_uniform", bias_initializer="zeros",
-                 dtype=None, rng=None):
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="he_uniform",
+                 bias_initializer="zeros", dtype=None, rng=None):
         super().__init__(dtype, rng)
         self.units = _positive_int(units, "units", "Dense")
+        self.activation = _check_activation(activation, "Dense")
         self.use_bias = bool(use_bias)
         self.kernel_initializer = _init.get(kernel_initializer, "Dense")
         self.bias_initializer = _init.get(bias_initializer, "Dense")
@@ -147,10 +373,13 @@ class Dense(Layer):
         if np.ndim(x) != 2 or np.shape(x)[1] != f:
             raise self._bad_input(x, f"(batch, {f})")
         y = _tg.matmul(x, self.weight)
-        return y + self.bias if self.bias is not None else y
+        y = y + self.bias if self.bias is not None else y
+        return _apply_activation(self.activation, y)
 
     def extra_repr(self):
-        return f"{self.units}" + ("" if self.use_bias else ", use_bias=False")
+        act = getattr(self.activation, "__name__", self.activation)
+        act = "" if act is None else f", activation={act!r}"
+        return f"{self.units}" + act + ("" if self.use_bias else ", use_bias=False")
 
 
 def _pool_padding(padding, who):
@@ -417,6 +646,9 @@ class BatchNorm(Layer):
 
     def __init__(self, epsilon=1e-3, momentum=0.99, dtype=None):
         super().__init__(dtype)
+        for arg, v in (("momentum", momentum), ("epsilon", epsilon)):
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+                raise TypeError(f"BatchNorm: {arg} must be a number, got {type(v).__name__} {v!r}")
         if not 0 <= momentum <= 1:
             raise ValueError(f"BatchNorm: momentum must be in [0, 1], got {momentum}")
         if not epsilon > 0:

@@ -48,12 +48,6 @@ def resolve_loss(loss, who="fit"):
     """(callable, accuracy kind or None, from_logits) for a loss name, Loss object or callable."""
     return get_loss(loss, who=who)
 
-    def plot(self, path=None, metrics=None):
-        """Loss and metric curves, train vs validation (matplotlib, extra ``[plot]``); see
-        ``tapegraph.viz.plot_history``. Returns the Figure; writes .png/.svg/.pdf when ``path`` is given."""
-        from ..viz.plots import plot_history
-        return plot_history(self, path, metrics)
-
 
 # -- compile ------------------------------------------------------------------------------------------------------
 def compile(model, optimizer="rmsprop", loss=None, metrics=None, *, from_logits=None, learning_rate=None):

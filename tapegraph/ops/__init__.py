@@ -11,6 +11,7 @@ from .loss import huber, kl_divergence, mean_absolute_error  # noqa: F401
 from .norm import batch_norm  # noqa: F401
 from .dropout import dropout  # noqa: F401
 from .conv import conv2d  # noqa: F401
+from .conv import conv1d, conv_transpose2d  # noqa: F401
 from .pool import avg_pool2d, max_pool2d  # noqa: F401
 from .sync_norm import sync_batch_norm  # noqa: F401
 from .pool import adaptive_avg_pool2d, adaptive_max_pool2d, max_unpool2d  # noqa: F401

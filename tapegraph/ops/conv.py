@@ -1,4 +1,6 @@
-"""2-D convolution (cross-correlation, as in every DL framework): NCHW input, OIHW weight, optional fused bias.
+"""Convolution ops (cross-correlation, as in every DL framework), NCHW input, OIHW weight, optional fused bias:
+``conv2d`` (with ``groups``), ``conv1d`` (conv2d's kernels on an (N, C, 1, L) view, one conv1d record) and
+``conv_transpose2d`` (conv2d's input gradient as its forward, conv2d's forward as its input gradient).
 
 Algorithms (``algorithm=``; the one used is recorded on the Node as ``attrs["algorithm"]``):
 
@@ -13,8 +15,14 @@ Algorithms (``algorithm=``; the one used is recorded on the Node as ``attrs["alg
 - ``"fft"``: all three passes in the frequency domain (rfft2 over the spatial axes at a 5-smooth length >= the
   padded size, so circular equals linear; one batched (.., A, B) @ (.., B, C) product per frequency; the inverse
   cropped to the needed lags and strides). The forward's input and kernel spectra are kept for backward.
+- ``"depthwise"`` (one input channel per group): a loop over the KH*KW kernel offsets of elementwise multiply-adds
+  on strided window views, for all three passes (see ``_depthwise_forward``).
 - ``"auto"``: a cost model per (shapes, stride, padding, dilation, dtype), cached process-wide in ``AUTO_CHOICES``.
   GEMM paths for small kernels (im2col unless its columns would exceed ``IM2COL_MAX_BYTES``), FFT for large ones.
+  With groups > 1: "depthwise" for one input channel per group, else im2col/sliding (FFT is groups=1 only).
+
+Groups: the GEMM paths split channels as (G, C/G) and filters as (G, F/G) and run one ``np.matmul`` over the
+(G, ...) stacks (groups=1 is G = 1 of the same code).
 
 The weight gradient is selectable on its own (``weight_grad="gemm"`` or ``"fft"``; recorded as
 ``attrs["weight_grad"]``): FFT correlation of input and output gradient, summing over the batch per frequency.
@@ -25,6 +33,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -37,7 +46,7 @@ from ..tape import dtype_shapes
 _UNSET = object()
 _scipy_fft = _UNSET
 
-ALGORITHMS = ("auto", "sliding", "im2col", "fft")
+ALGORITHMS = ("auto", "sliding", "im2col", "fft", "depthwise")
 WEIGHT_GRADS = (None, "gemm", "fft")
 # im2col keeps its columns between forward and backward; above this size "auto" uses the sliding path instead.
 IM2COL_MAX_BYTES = 128 << 20
@@ -253,200 +262,568 @@ def _costs(x_shape, w_shape, out_hw, pads):
     return gemm, full, weight_only
 
 
-def _choose(x, w, out_hw, pads, stride, dilation) -> tuple:
-    """(algorithm, weight_grad) for "auto", from the cost model; cached per shape in AUTO_CHOICES."""
-    key = (x.shape, w.shape, stride, pads, dilation, x.dtype.str)
+def _choose(x, w, out_hw, pads, stride, dilation, groups=1) -> tuple:
+    """(algorithm, weight_grad) for "auto", from the cost model; cached per shape in AUTO_CHOICES. Grouped
+    convolutions: "depthwise" with one input channel per group, else the GEMM paths (FFT is groups=1 only)."""
+    key = (x.shape, w.shape, stride, pads, dilation, x.dtype.str, groups)
     choice = AUTO_CHOICES.get(key)
     if choice is None:
-        n, c = x.shape[:2]
-        f, _, kh, kw = w.shape
-        gemm, full, weight_only = _costs(x.shape, w.shape, out_hw, pads)
-        direct = "im2col" if c * kh * kw * n * out_hw[0] * out_hw[1] * x.dtype.itemsize <= IM2COL_MAX_BYTES \
-            else "sliding"
-        options = {("fft", "fft"): full, (direct, "gemm"): 3 * gemm, (direct, "fft"): 2 * gemm + weight_only}
-        choice = AUTO_CHOICES[key] = min(options, key=options.get)
+        direct = _direct(x.shape, w.shape, out_hw, x.dtype.itemsize)
+        if groups > 1:
+            choice = ("depthwise", "direct") if w.shape[1] == 1 else (direct, "gemm")
+        else:
+            gemm, full, weight_only = _costs(x.shape, w.shape, out_hw, pads)
+            options = {("fft", "fft"): full, (direct, "gemm"): 3 * gemm, (direct, "fft"): 2 * gemm + weight_only}
+            choice = min(options, key=options.get)
+        AUTO_CHOICES[key] = choice
     return choice
 
 
-# -- the op ----------------------------------------------------------------------------------------------------------
-class Conv2d(Function):
-    """y[n, f] = sum_c x[n, c] (cross-correlated with) w[f, c] + b[f]; see the module docstring for algorithms."""
-    name = "conv2d"
-
-    @staticmethod
-    def forward(ctx, x, w, b=None, *, stride, padding, dilation, algorithm, weight_grad):
-        if x.ndim != 4:
-            raise op_error("conv2d", "x must be 4-D (N, C, H, W)", x)
-        if w.ndim != 4:
-            raise op_error("conv2d", "weight must be 4-D (F, C, KH, KW)", w)
-        if x.dtype.kind != "f" or w.dtype != x.dtype or (b is not None and b.dtype != x.dtype):
-            got = ", ".join(str(a.dtype) for a in (x, w, b) if a is not None)
-            raise TypeError(f"conv2d: x, weight and bias must share one floating dtype, got {got}")
-        n, c, h, wd = x.shape
-        f, cw, kh, kw = w.shape
-        if cw != c:
-            raise op_error("conv2d", f"x has {c} channels but weight expects {cw} (weight is (F, C, KH, KW))", x, w)
-        if min(f, kh, kw) < 1:
-            raise op_error("conv2d", "weight needs at least one filter and a non-empty kernel", x, w)
-        if b is not None and b.shape != (f,):
-            raise op_error("conv2d", f"bias must have shape ({f},), one per filter", x, w, b)
-        if algorithm not in ALGORITHMS:
-            raise op_error("conv2d", f"unknown algorithm {algorithm!r}; expected one of {ALGORITHMS}", x, w)
-        if weight_grad not in WEIGHT_GRADS:
-            raise op_error("conv2d", f"unknown weight_grad {weight_grad!r}; expected one of {WEIGHT_GRADS}", x, w)
-        try:
-            st = _pair(stride, "stride", "conv2d")
-            dl = _pair(dilation, "dilation", "conv2d")
-            k_eff = ((kh - 1) * dl[0] + 1, (kw - 1) * dl[1] + 1)
-            pads = _resolve_padding(padding, (h, wd), k_eff, st, "conv2d")
-        except (TypeError, ValueError) as e:
-            raise _with_shapes(e, x, w) from None
-        hp, wp = h + sum(pads[0]), wd + sum(pads[1])
-        if hp < k_eff[0] or wp < k_eff[1]:
-            raise op_error("conv2d", f"kernel {kh}x{kw} (dilated extent {k_eff[0]}x{k_eff[1]}) is larger than the "
-                                     f"padded input {hp}x{wp}", x, w)
-        ho, wo = (hp - k_eff[0]) // st[0] + 1, (wp - k_eff[1]) // st[1] + 1
-        if algorithm == "auto":
-            algo, wg = _choose(x, w, (ho, wo), pads, st, dl)
-            wg = weight_grad or wg
-        else:
-            algo, wg = algorithm, weight_grad or ("fft" if algorithm == "fft" else "gemm")
-        ctx.attrs.update(stride=st, padding=pads, dilation=dl, algorithm=algo, weight_grad=wg, requested=algorithm)
-        ctx.geom = (pads, st, dl, (ho, wo))
-        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-
-        if algo == "fft":
-            s = (_fast_len(hp), _fast_len(wp))            # >= the padded size: no wrapped term meets real data
-            Xt = _spectrum_t(x, s)                                                  # (L1, L2h, N, C)
-            Wc = _spectrum_t(w, s, dl, conj=True)                                   # (L1, L2h, F, C), conjugated
-            # correlation: Y[n, f] = sum_c X[n, c] conj(W[f, c]) per frequency
-            y = _spatial(np.matmul(Xt, Wc.swapaxes(2, 3)), s)                      # (N, F, L1, L2)
-            rows = (np.arange(ho) * st[0] - pads[0][0]) % s[0]
-            cols = (np.arange(wo) * st[1] - pads[1][0]) % s[1]
-            out = y[:, :, rows[:, None], cols[None, :]]                            # (N, F, Ho, Wo)
-            del y
-            if b is not None:
-                out += b[:, None, None]
-            ctx.spectra = (Xt if need_w and wg == "fft" else None, Wc if need_x else None, s)
-            ctx.save_for_backward(x if need_w and wg != "fft" else None, w if need_x else None)
-            return out
-
-        xp = _pad(x, pads)
-        win = _windows(xp, (kh, kw), (ho, wo), st, dl)                 # (C, KH, KW, N, Ho, Wo) view
-        w2 = w.reshape(f, c * kh * kw)                                 # (F, C*KH*KW)
-        ctx.cols = None
-        if algo == "im2col":
-            cols = win.reshape(c * kh * kw, n * ho * wo)               # (C*KH*KW, N*Ho*Wo): the one copy
-            out = w2 @ cols                                            # (F, N*Ho*Wo)
-            if need_w and wg == "gemm":
-                ctx.cols = cols
-        else:
-            out = np.empty((f, n * ho * wo), dtype=x.dtype)            # (F, N*Ho*Wo)
-            nb = _chunk(c * kh * kw * ho * wo, n)
-            for n0 in range(0, n, nb):
-                n1 = min(n, n0 + nb)
-                blk = win[:, :, :, n0:n1].reshape(c * kh * kw, -1)    # (C*KH*KW, nb*Ho*Wo)
-                np.matmul(w2, blk, out=out[:, n0 * ho * wo:n1 * ho * wo])
-        if b is not None:
-            out += b[:, None]
-        ctx.save_for_backward(x if (need_w and ctx.cols is None) else None, w if need_x else None)
-        return out.reshape(f, n, ho, wo).transpose(1, 0, 2, 3)         # (N, F, Ho, Wo) view
-
-    @staticmethod
-    def backward(ctx, grad):
-        x_saved, w = ctx.saved
-        pads, st, dl, (ho, wo) = ctx.geom
-        algo, wg = ctx.attrs["algorithm"], ctx.attrs["weight_grad"]
-        n, c, h, wd = ctx.inputs[0].shape
-        f, _, kh, kw = ctx.inputs[1].shape
-        need = ctx.needs_input_grad
-        dx = dw = db = None
-        if algo == "fft":
-            Xt, Wc, s = ctx.spectra
-            Gt = _spectrum_t(grad, s, st)                                           # (L1, L2h, N, F)
-            if need[0]:
-                # convolution: DX[n, c] = sum_f G[n, f] W[f, c] per frequency, W = conj(Wc)
-                dxs = _spatial(np.matmul(Gt, np.conjugate(Wc)), s)                  # (N, C, L1, L2)
-                dx = dxs[:, :, pads[0][0]:pads[0][0] + h, pads[1][0]:pads[1][0] + wd]
-            if need[1]:
-                if wg == "fft":
-                    np.conjugate(Gt, out=Gt)
-                    dw = _weight_lags(np.matmul(Gt.swapaxes(2, 3), Xt), (kh, kw), pads, dl, s)   # sum over N
-                else:
-                    dw = _weight_grad_windows(x_saved, grad, (kh, kw), pads, st, dl)
-            if len(need) > 2 and need[2]:
-                db = grad.sum(axis=(0, 2, 3))
-            return (dx, dw) if len(need) == 2 else (dx, dw, db)
-
-        gF = grad.transpose(1, 0, 2, 3)                                # (F, N, Ho, Wo) view
-        g2 = gF.reshape(f, n * ho * wo)                                # (F, N*Ho*Wo); free if grad is F-major
-        hp, wp = h + sum(pads[0]), wd + sum(pads[1])
-        if need[0]:
-            buf = np.zeros((c, n, hp, wp), dtype=g2.dtype)             # (C, N, Hp, Wp)
-            dxp = buf.transpose(1, 0, 2, 3)                            # (N, C, Hp, Wp) view
-            if algo == "im2col":
-                # one GEMM per batch chunk (the chunk's columns stay in cache), then col2im over the offsets
-                w2t = w.reshape(f, -1).T                               # (C*KH*KW, F)
-                nb = _chunk(c * kh * kw * ho * wo, n)
-                flat = np.empty(c * kh * kw * min(nb, n) * ho * wo, dtype=g2.dtype)
-                for n0 in range(0, n, nb):
-                    n1 = min(n, n0 + nb)
-                    m = (n1 - n0) * ho * wo
-                    dcols = np.matmul(w2t, g2[:, n0 * ho * wo:n0 * ho * wo + m], out=flat[:c * kh * kw * m]
-                                      .reshape(c * kh * kw, m)).reshape(c, kh, kw, n1 - n0, ho, wo)
-                    part = dxp[n0:n1]
-                    for i in range(kh):
-                        for j in range(kw):
-                            part[_window(i, j, (ho, wo), st, dl)] += dcols[:, i, j].transpose(1, 0, 2, 3)
-            else:
-                # full correlation with the flipped kernel, one (C, F) @ (F, N*Ho*Wo) GEMM per kernel offset
-                tmp = np.empty((c, n * ho * wo), dtype=g2.dtype)
-                for i in range(kh):
-                    for j in range(kw):
-                        np.matmul(w[:, :, i, j].T, g2, out=tmp)                       # (C, N*Ho*Wo)
-                        dxp[_window(i, j, (ho, wo), st, dl)] += tmp.reshape(c, n, ho, wo).transpose(1, 0, 2, 3)
-            dx = _crop(dxp, pads)
-        if need[1]:
-            if wg == "fft":
-                dw = _weight_grad_fft(x_saved, grad, (kh, kw), pads, st, dl)
-            elif ctx.cols is not None:
-                dw = (g2 @ ctx.cols.T).reshape(f, c, kh, kw)           # (F, C*KH*KW) -> (F, C, KH, KW)
-            else:
-                dw = _weight_grad_windows(x_saved, grad, (kh, kw), pads, st, dl)
-        if len(need) > 2 and need[2]:
-            db = g2.sum(axis=1)                                        # (F,)
-        return (dx, dw) if len(need) == 2 else (dx, dw, db)
-
-
+# -- grouped GEMM and depthwise kernels, shared by conv2d, conv_transpose2d and conv1d ------------------------------
+# Groups are a leading batch axis of every GEMM: channels (C) split as (G, C/G), filters (F) as (G, F/G), so one
+# np.matmul over (G, ...) stacks does every group; groups=1 is the same code with G = 1.
 def _chunk(per_image: int, n: int) -> int:
     """Images per chunk so that a chunk's columns hold about SLIDING_CHUNK_ELEMS elements."""
     return max(1, min(n, SLIDING_CHUNK_ELEMS // max(per_image, 1)))
 
 
-def _weight_grad_windows(x, grad, k, pads, st, dl):
-    """dW by GEMMs of the output gradient against the input's window view, a batch chunk at a time."""
+def _f_major(grad, groups):
+    """(N, F, Ho, Wo) gradient -> (G, F/G, N*Ho*Wo); free when the gradient is F-major (as GEMM outputs are)."""
+    n, f, ho, wo = grad.shape
+    return grad.transpose(1, 0, 2, 3).reshape(groups, f // groups, n * ho * wo)
+
+
+def _gemm_forward(x, w, b, pads, st, dl, out_hw, groups, keep_cols):
+    """y (N, F, Ho, Wo), a view of an F-major buffer, and the im2col columns (G, Cg*KH*KW, N*Ho*Wo) when
+    ``keep_cols`` (one copy of the windows, one batched GEMM) else None (GEMMs over the window view, by chunks)."""
     n, c = x.shape[:2]
-    f, ho, wo = grad.shape[1:]
-    win = _windows(_pad(x, pads), k, (ho, wo), st, dl)                 # (C, KH, KW, N, Ho, Wo) view
-    g2 = grad.transpose(1, 0, 2, 3).reshape(f, n * ho * wo)            # (F, N*Ho*Wo)
-    dw2 = np.zeros((f, c * k[0] * k[1]), dtype=grad.dtype)
-    nb = _chunk(c * k[0] * k[1] * ho * wo, n)
-    for n0 in range(0, n, nb):
-        n1 = min(n, n0 + nb)
-        blk = win[:, :, :, n0:n1].reshape(c * k[0] * k[1], -1)        # (C*KH*KW, nb*Ho*Wo)
-        dw2 += g2[:, n0 * ho * wo:n1 * ho * wo] @ blk.T
-    return dw2.reshape(f, c, k[0], k[1])
+    f, cg, kh, kw = w.shape
+    ho, wo = out_hw
+    m, q = n * ho * wo, cg * kh * kw
+    win = _windows(_pad(x, pads), (kh, kw), out_hw, st, dl)           # (C, KH, KW, N, Ho, Wo) view
+    w3 = w.reshape(groups, f // groups, q)                             # (G, Fg, Cg*KH*KW)
+    cols = None
+    if keep_cols:
+        cols = win.reshape(groups, q, m)                               # (G, Cg*KH*KW, N*Ho*Wo): the one copy
+        out = np.matmul(w3, cols)                                      # (G, Fg, N*Ho*Wo)
+    else:
+        out = np.empty((groups, f // groups, m), dtype=x.dtype)        # (G, Fg, N*Ho*Wo)
+        nb = _chunk(c * kh * kw * ho * wo, n)
+        for n0 in range(0, n, nb):
+            n1 = min(n, n0 + nb)
+            blk = win[:, :, :, n0:n1].reshape(groups, q, -1)          # (G, Cg*KH*KW, nb*Ho*Wo)
+            np.matmul(w3, blk, out=out[:, :, n0 * ho * wo:n1 * ho * wo])
+    if b is not None:
+        out += b.reshape(groups, f // groups, 1)
+    return out.reshape(f, n, ho, wo).transpose(1, 0, 2, 3), cols       # (N, F, Ho, Wo) view
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, algorithm="auto", weight_grad=None):
-    """2-D convolution of x (N, C, H, W) with weight (F, C, KH, KW) plus bias (F,): output (N, F, Ho, Wo).
+def _gemm_input_grad(grad, w, in_hw, pads, st, dl, groups, per_offset):
+    """dx (N, C, H, W) of y = conv(x, w), i.e. the transposed convolution of ``grad`` (N, F, Ho, Wo).
+
+    ``per_offset``: one (G, Cg, Fg) @ (G, Fg, N*Ho*Wo) GEMM per kernel offset, added into shifted windows; else
+    one GEMM per batch chunk into columns (kept in cache) put back by col2im over the kernel offsets.
+    """
+    n, f, ho, wo = grad.shape
+    _, cg, kh, kw = w.shape
+    c, fg, m = cg * groups, f // groups, n * ho * wo
+    g3 = _f_major(grad, groups)                                        # (G, Fg, N*Ho*Wo)
+    hp, wp = in_hw[0] + sum(pads[0]), in_hw[1] + sum(pads[1])
+    buf = np.zeros((c, n, hp, wp), dtype=grad.dtype)                   # (C, N, Hp, Wp)
+    dxp = buf.transpose(1, 0, 2, 3)                                    # (N, C, Hp, Wp) view
+    if per_offset:
+        w5 = w.reshape(groups, fg, cg, kh, kw)
+        tmp = np.empty((groups, cg, m), dtype=grad.dtype)              # (G, Cg, N*Ho*Wo)
+        for i in range(kh):
+            for j in range(kw):
+                np.matmul(w5[:, :, :, i, j].transpose(0, 2, 1), g3, out=tmp)
+                dxp[_window(i, j, (ho, wo), st, dl)] += tmp.reshape(c, n, ho, wo).transpose(1, 0, 2, 3)
+    else:
+        w3t = w.reshape(groups, fg, cg * kh * kw).transpose(0, 2, 1)   # (G, Cg*KH*KW, Fg)
+        nb = _chunk(c * kh * kw * ho * wo, n)
+        flat = np.empty(c * kh * kw * min(nb, n) * ho * wo, dtype=grad.dtype)
+        for n0 in range(0, n, nb):
+            n1 = min(n, n0 + nb)
+            mm = (n1 - n0) * ho * wo
+            dcols = np.matmul(w3t, g3[:, :, n0 * ho * wo:n0 * ho * wo + mm],
+                              out=flat[:c * kh * kw * mm].reshape(groups, cg * kh * kw, mm))
+            dcols = dcols.reshape(c, kh, kw, n1 - n0, ho, wo)
+            part = dxp[n0:n1]
+            for i in range(kh):
+                for j in range(kw):
+                    part[_window(i, j, (ho, wo), st, dl)] += dcols[:, i, j].transpose(1, 0, 2, 3)
+    return _crop(dxp, pads)
+
+
+def _gemm_weight_grad(x, grad, k, pads, st, dl, groups, cols=None):
+    """dW (F, C/G, KH, KW): GEMMs of the output gradient against the kept columns, or against the input's window
+    view a batch chunk at a time."""
+    g3 = _f_major(grad, groups)                                        # (G, Fg, N*Ho*Wo)
+    if cols is not None:
+        dw3 = np.matmul(g3, cols.transpose(0, 2, 1))                   # (G, Fg, Cg*KH*KW)
+    else:
+        n, c = x.shape[:2]
+        ho, wo = grad.shape[2:]
+        q = c // groups * k[0] * k[1]
+        win = _windows(_pad(x, pads), k, (ho, wo), st, dl)             # (C, KH, KW, N, Ho, Wo) view
+        dw3 = np.zeros((groups, g3.shape[1], q), dtype=grad.dtype)
+        nb = _chunk(c * k[0] * k[1] * ho * wo, n)
+        for n0 in range(0, n, nb):
+            n1 = min(n, n0 + nb)
+            blk = win[:, :, :, n0:n1].reshape(groups, q, -1)          # (G, Cg*KH*KW, nb*Ho*Wo)
+            dw3 += np.matmul(g3[:, :, n0 * ho * wo:n1 * ho * wo], blk.transpose(0, 2, 1))
+    return dw3.reshape(grad.shape[1], -1, k[0], k[1])
+
+
+# Depthwise (one input channel per group, C = G, F = C*M): a loop over the KH*KW kernel offsets of elementwise
+# multiply-accumulates on strided (N, C, Ho, Wo) window views; no GEMM (its inner dimension would be 1). All three
+# passes run a batch block at a time (DEPTHWISE_BLOCK_ELEMS output elements), so that the block's accumulator,
+# temporary and inputs stay in cache across the offsets (~1.5x faster than whole-batch passes), and blocks run on
+# DEPTHWISE_THREADS threads (numpy releases the GIL in its elementwise loops; blocks write disjoint slices).
+DEPTHWISE_BLOCK_ELEMS = 1 << 19
+DEPTHWISE_THREADS = FFT_WORKERS
+_pool = None
+_pool_lock = threading.Lock()
+
+
+def _blocks(fn, n: int, nb: int) -> list:
+    """[fn(n0, n1) for each batch block], on DEPTHWISE_THREADS threads when there are several blocks."""
+    spans = [(n0, min(n, n0 + nb)) for n0 in range(0, n, nb)]
+    if DEPTHWISE_THREADS < 2 or len(spans) < 2:
+        return [fn(*sp) for sp in spans]
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+            _pool = ThreadPoolExecutor(DEPTHWISE_THREADS, thread_name_prefix="tapegraph-depthwise")
+    return list(_pool.map(lambda sp: fn(*sp), spans))
+
+
+def _depthwise_forward(x, w, b, pads, st, dl, out_hw):
+    n, c = x.shape[:2]
+    f, _, kh, kw = w.shape
+    mult = f // c
+    xp = _pad(x, pads)
+    wk = w.reshape(c, mult, kh, kw)[..., None, None]                   # (C, M, KH, KW, 1, 1)
+    out = np.empty((n, c, mult) + tuple(out_hw), dtype=x.dtype)        # (N, C, M, Ho, Wo) = (N, F, Ho, Wo)
+
+    def block(n0, n1):
+        o, xb = out[n0:n1], xp[n0:n1]
+        t = np.empty_like(o)
+        for i in range(kh):
+            for j in range(kw):
+                win = xb[_window(i, j, out_hw, st, dl)][:, :, None]     # (nb, C, 1, Ho, Wo) view
+                np.multiply(win, wk[:, :, i, j], out=o if i == j == 0 else t)
+                if i or j:
+                    o += t
+    _blocks(block, n, max(1, DEPTHWISE_BLOCK_ELEMS // max(1, f * out_hw[0] * out_hw[1])))
+    out = out.reshape(n, f, *out_hw)
+    if b is not None:
+        out += b[:, None, None]
+    return out
+
+
+def _depthwise_input_grad(grad, w, in_hw, pads, st, dl, groups):
+    n, f, ho, wo = grad.shape
+    kh, kw = w.shape[2:]
+    c, mult = groups, f // groups
+    g5 = grad.reshape(n, c, mult, ho, wo)                              # a view, also of an F-major gradient
+    w4 = w.reshape(c, mult, kh, kw)
+    dxp = np.zeros((n, c, in_hw[0] + sum(pads[0]), in_hw[1] + sum(pads[1])), dtype=grad.dtype)
+
+    def block(n0, n1):
+        gb, db = g5[n0:n1], dxp[n0:n1]
+        t = np.empty((n1 - n0, c, ho, wo), dtype=grad.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                if mult == 1:
+                    np.multiply(gb[:, :, 0], w4[:, 0, i, j, None, None], out=t)
+                else:
+                    np.einsum("ncmab,cm->ncab", gb, w4[:, :, i, j], out=t)
+                db[_window(i, j, (ho, wo), st, dl)] += t
+    _blocks(block, n, max(1, DEPTHWISE_BLOCK_ELEMS // max(1, c * ho * wo)))
+    return _crop(dxp, pads)
+
+
+def _depthwise_weight_grad(x, grad, k, pads, st, dl, groups):
+    n, f, ho, wo = grad.shape
+    c, mult = groups, f // groups
+    xp = _pad(x, pads)
+    g5 = grad.reshape(n, c, mult, ho, wo)
+
+    def block(n0, n1):
+        dw = np.empty((c, mult) + tuple(k), dtype=grad.dtype)
+        xb, gb = xp[n0:n1], g5[n0:n1]
+        for i in range(k[0]):
+            for j in range(k[1]):
+                dw[:, :, i, j] = np.einsum("ncab,ncmab->cm", xb[_window(i, j, (ho, wo), st, dl)], gb)
+        return dw
+    parts = _blocks(block, n, max(1, DEPTHWISE_BLOCK_ELEMS // max(1, f * ho * wo)))
+    dw = sum(parts[1:], parts[0]) if parts else np.zeros((c, mult) + tuple(k), dtype=grad.dtype)
+    return dw.reshape(f, 1, k[0], k[1])
+
+
+def _as_f_major(grad):
+    """The (N, F, Ho, Wo) gradient as a view of an F-major buffer (copied once if it is not), so that every GEMM
+    below reshapes it for free."""
+    gf = grad.transpose(1, 0, 2, 3)
+    return grad if gf.flags.c_contiguous else np.ascontiguousarray(gf).transpose(1, 0, 2, 3)
+
+
+def _bias_grad(grad):
+    gf = grad.transpose(1, 0, 2, 3)
+    if gf.flags.c_contiguous:
+        return gf.reshape(gf.shape[0], -1).sum(axis=1)
+    return grad.sum(axis=(0, 2, 3))
+
+
+# -- argument checks shared by the three ops -------------------------------------------------------------------------
+def _groups_arg(groups, op: str) -> int:
+    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool):
+        raise TypeError(f"{op}: groups must be a positive int, got {groups!r}")
+    if groups < 1:
+        raise ValueError(f"{op}: groups must be >= 1, got {groups!r}")
+    return int(groups)
+
+
+def _check_arrays(op, x, w, b, rank, x_layout, w_layout):
+    if x.ndim != rank:
+        raise op_error(op, f"x must be {rank}-D {x_layout}", x)
+    if w.ndim != rank:
+        raise op_error(op, f"weight must be {rank}-D {w_layout}", w)
+    if x.dtype.kind != "f" or w.dtype != x.dtype or (b is not None and b.dtype != x.dtype):
+        got = ", ".join(str(a.dtype) for a in (x, w, b) if a is not None)
+        raise TypeError(f"{op}: x, weight and bias must share one floating dtype, got {got}")
+
+
+def _check_groups(op, groups, c, f, cg, w_layout, *shown):
+    """conv weight (F, C/groups, ...) against x's C channels."""
+    if c % groups:
+        raise op_error(op, f"groups={groups} does not divide the {c} input channels", *shown)
+    if f % groups:
+        raise op_error(op, f"groups={groups} does not divide the {f} output channels (filters)", *shown)
+    if cg * groups != c:
+        raise op_error(op, f"x has {c} channels but weight expects {cg * groups} ({cg} per group x groups={groups};"
+                           f" weight is {w_layout})", *shown)
+
+
+def _direct(x_shape, w_shape, out_hw, itemsize) -> str:
+    """"im2col" unless its kept columns would exceed IM2COL_MAX_BYTES ("sliding" then)."""
+    n, c = x_shape[:2]
+    kh, kw = w_shape[2:]
+    return "im2col" if c * kh * kw * n * out_hw[0] * out_hw[1] * itemsize <= IM2COL_MAX_BYTES else "sliding"
+
+
+def _conv_setup(op, x, w, b, stride, padding, dilation, groups, algorithm, weight_grad, shown):
+    """Validate and resolve one convolution y = conv(x (N, C, H, W), w (F, C/groups, KH, KW)).
+
+    Returns the geometry (pads, stride, dilation, out_hw, groups, algorithm, weight_grad, x_shape, w_shape).
+    ``shown``: the arrays error messages print (the caller's, e.g. 3-D for conv1d).
+    """
+    w_layout = "(F, C/groups, K)" if op == "conv1d" else "(F, C/groups, KH, KW)"
+    n, c, h, wd = x.shape
+    f, cg, kh, kw = w.shape
+    if min(f, kh, kw, cg) < 1:
+        raise op_error(op, "weight needs at least one filter, one channel and a non-empty kernel", *shown)
+    _check_groups(op, groups, c, f, cg, w_layout, *shown)
+    if b is not None and b.shape != (f,):
+        raise op_error(op, f"bias must have shape ({f},), one per filter", *shown, b)
+    if algorithm not in ALGORITHMS:
+        raise op_error(op, f"unknown algorithm {algorithm!r}; expected one of {ALGORITHMS}", *shown)
+    if weight_grad not in WEIGHT_GRADS:
+        raise op_error(op, f"unknown weight_grad {weight_grad!r}; expected one of {WEIGHT_GRADS}", *shown)
+    try:
+        st = _pair(stride, "stride", op)
+        dl = _pair(dilation, "dilation", op)
+        k_eff = ((kh - 1) * dl[0] + 1, (kw - 1) * dl[1] + 1)
+        pads = _resolve_padding(padding, (h, wd), k_eff, st, op)
+    except (TypeError, ValueError) as e:
+        raise _with_shapes(e, *shown) from None
+    hp, wp = h + sum(pads[0]), wd + sum(pads[1])
+    if hp < k_eff[0] or wp < k_eff[1]:
+        raise op_error(op, f"kernel {kh}x{kw} (dilated extent {k_eff[0]}x{k_eff[1]}) is larger than the "
+                           f"padded input {hp}x{wp}", *shown)
+    out_hw = ((hp - k_eff[0]) // st[0] + 1, (wp - k_eff[1]) // st[1] + 1)
+    if groups > 1 and (algorithm == "fft" or weight_grad == "fft"):
+        raise op_error(op, f"the FFT paths support groups=1 only, got groups={groups}; use algorithm='auto', "
+                           f"'im2col', 'sliding' or 'depthwise'", *shown)
+    if algorithm == "depthwise" and cg != 1:
+        raise op_error(op, f"algorithm 'depthwise' needs one input channel per group (groups == channels), got "
+                           f"{cg} per group", *shown)
+    if algorithm == "auto":
+        algo, wg = _choose(x, w, out_hw, pads, st, dl, groups)
+        wg = weight_grad or wg
+    else:
+        algo, wg = algorithm, weight_grad or ("fft" if algorithm == "fft" else "gemm")
+    if algo == "depthwise":
+        wg = "direct"
+    return pads, st, dl, out_hw, groups, algo, wg, x.shape, w.shape
+
+
+def _conv_run(ctx, x, w, b, geo):
+    """Forward of a resolved convolution; keeps on ``ctx`` what the needed gradients use."""
+    pads, st, dl, (ho, wo), groups, algo, wg = geo[:7]
+    ctx.geom = geo
+    ctx.cols = ctx.spectra = None
+    need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+    if algo == "fft":
+        hp, wp = x.shape[2] + sum(pads[0]), x.shape[3] + sum(pads[1])
+        s = (_fast_len(hp), _fast_len(wp))            # >= the padded size: no wrapped term meets real data
+        Xt = _spectrum_t(x, s)                                                  # (L1, L2h, N, C)
+        Wc = _spectrum_t(w, s, dl, conj=True)                                   # (L1, L2h, F, C), conjugated
+        # correlation: Y[n, f] = sum_c X[n, c] conj(W[f, c]) per frequency
+        y = _spatial(np.matmul(Xt, Wc.swapaxes(2, 3)), s)                      # (N, F, L1, L2)
+        rows = (np.arange(ho) * st[0] - pads[0][0]) % s[0]
+        cols = (np.arange(wo) * st[1] - pads[1][0]) % s[1]
+        out = y[:, :, rows[:, None], cols[None, :]]                            # (N, F, Ho, Wo)
+        del y
+        if b is not None:
+            out += b[:, None, None]
+        ctx.spectra = (Xt if need_w and wg == "fft" else None, Wc if need_x else None, s)
+        ctx.save_for_backward(x if need_w and wg != "fft" else None, w if need_x else None)
+        return out
+    if algo == "depthwise":
+        out = _depthwise_forward(x, w, b, pads, st, dl, (ho, wo))
+        ctx.save_for_backward(x if need_w else None, w if need_x else None)
+        return out
+    out, cols = _gemm_forward(x, w, b, pads, st, dl, (ho, wo), groups, keep_cols=algo == "im2col")
+    if need_w and wg == "gemm":
+        ctx.cols = cols
+    ctx.save_for_backward(x if (need_w and ctx.cols is None) else None, w if need_x else None)
+    return out
+
+
+def _conv_grads(ctx, grad):
+    """(dx, dw[, db]) of a convolution run by ``_conv_run``; only those ``ctx.needs_input_grad`` asks for."""
+    x_saved, w = ctx.saved
+    pads, st, dl, _, groups, algo, wg, x_shape, w_shape = ctx.geom
+    h, wd = x_shape[2:]
+    k = w_shape[2:]
+    need = ctx.needs_input_grad
+    dx = dw = db = None
+    if algo == "fft":
+        Xt, Wc, s = ctx.spectra
+        Gt = _spectrum_t(grad, s, st)                                           # (L1, L2h, N, F)
+        if need[0]:
+            # convolution: DX[n, c] = sum_f G[n, f] W[f, c] per frequency, W = conj(Wc)
+            dxs = _spatial(np.matmul(Gt, np.conjugate(Wc)), s)                  # (N, C, L1, L2)
+            dx = dxs[:, :, pads[0][0]:pads[0][0] + h, pads[1][0]:pads[1][0] + wd]
+        if need[1]:
+            if wg == "fft":
+                np.conjugate(Gt, out=Gt)
+                dw = _weight_lags(np.matmul(Gt.swapaxes(2, 3), Xt), k, pads, dl, s)   # sum over N
+            else:
+                dw = _gemm_weight_grad(x_saved, _as_f_major(grad), k, pads, st, dl, 1)
+    elif algo == "depthwise":
+        if need[0]:
+            dx = _depthwise_input_grad(grad, w, (h, wd), pads, st, dl, groups)
+        if need[1]:
+            dw = _depthwise_weight_grad(x_saved, grad, k, pads, st, dl, groups)
+    else:
+        grad = _as_f_major(grad)
+        if need[0]:
+            dx = _gemm_input_grad(grad, w, (h, wd), pads, st, dl, groups, per_offset=algo == "sliding")
+        if need[1]:
+            if wg == "fft":
+                dw = _weight_grad_fft(x_saved, grad, k, pads, st, dl)
+            else:
+                dw = _gemm_weight_grad(x_saved, grad, k, pads, st, dl, groups, ctx.cols)
+    if len(need) > 2 and need[2]:
+        db = _bias_grad(grad)
+    return (dx, dw) if len(need) == 2 else (dx, dw, db)
+
+
+# -- the ops ---------------------------------------------------------------------------------------------------------
+class Conv2d(Function):
+    """y[n, f] = sum_{c in f's group} x[n, c] (cross-correlated with) w[f, c] + b[f]; module docstring for the
+    algorithms."""
+    name = "conv2d"
+
+    @staticmethod
+    def forward(ctx, x, w, b=None, *, stride, padding, dilation, algorithm, weight_grad, groups=1):
+        _check_arrays("conv2d", x, w, b, 4, "(N, C, H, W)", "(F, C/groups, KH, KW)")
+        groups = _groups_arg(groups, "conv2d")
+        geo = _conv_setup("conv2d", x, w, b, stride, padding, dilation, groups, algorithm, weight_grad, (x, w))
+        pads, st, dl, _, groups, algo, wg = geo[:7]
+        ctx.attrs.update(stride=st, padding=pads, dilation=dl, groups=groups, algorithm=algo, weight_grad=wg,
+                         requested=algorithm)
+        return _conv_run(ctx, x, w, b, geo)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _conv_grads(ctx, grad)
+
+
+class Conv1d(Function):
+    """conv2d over (N, C, 1, L) views of (N, C, L): the same kernels, recorded as one conv1d node."""
+    name = "conv1d"
+
+    @staticmethod
+    def forward(ctx, x, w, b=None, *, stride, padding, dilation, groups):
+        op = "conv1d"
+        _check_arrays(op, x, w, b, 3, "(N, C, L)", "(F, C/groups, K)")
+        groups = _groups_arg(groups, op)
+        try:
+            s, d = (_single(v, what, op) for v, what in ((stride, "stride"), (dilation, "dilation")))
+            k_eff = (w.shape[2] - 1) * d + 1
+            expected = "an int, (left, right), 'valid' or 'same'"
+            if isinstance(padding, str):
+                if padding.lower() not in ("valid", "same"):
+                    raise ValueError(f"{op}: unknown padding {padding!r}; expected {expected}")
+                pad = _resolve_padding(padding, (1, x.shape[2]), (1, k_eff), (1, s), op)[1]
+            elif isinstance(padding, (tuple, list)) and len(padding) == 2:
+                pad = _pair(tuple(padding), "padding", op, minimum=0)
+            elif isinstance(padding, (int, np.integer)) and not isinstance(padding, bool):
+                pad = (_single(padding, "padding", op, minimum=0),) * 2
+            else:
+                raise TypeError(f"{op}: padding must be {expected}, got {padding!r}")
+        except (TypeError, ValueError) as e:
+            raise _with_shapes(e, x, w) from None
+        x4, w4 = x[:, :, None, :], w[:, :, None, :]                     # (N, C, 1, L), (F, C/G, 1, K) views
+        geo = _conv_setup(op, x4, w4, b, (1, s), ((0, 0), pad), (1, d), groups, "auto", None, (x, w))
+        ctx.attrs.update(stride=s, padding=pad, dilation=d, groups=groups, algorithm=geo[5], weight_grad=geo[6])
+        return _conv_run(ctx, x4, w4, b, geo)[:, :, 0]
+
+    @staticmethod
+    def backward(ctx, grad):
+        grads = list(_conv_grads(ctx, grad[:, :, None]))
+        for i in (0, 1):
+            if grads[i] is not None:
+                grads[i] = grads[i][:, :, 0]
+        return tuple(grads)
+
+
+def _single(v, what, op, minimum=1) -> int:
+    """int (or a 1-tuple of one) >= minimum."""
+    if isinstance(v, (tuple, list)) and len(v) == 1:
+        v = v[0]
+    if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
+        raise TypeError(f"{op}: {what} must be an int, got {v!r}")
+    if v < minimum:
+        raise ValueError(f"{op}: {what} must be >= {minimum}, got {v!r}")
+    return int(v)
+
+
+class ConvTranspose2d(Function):
+    """Transposed convolution: y = conv2d_input_grad(x) for the conv2d with weight w viewed as (F=C_in, C_out/G, KH,
+    KW); its input gradient is that conv2d's forward and its weight gradient that conv2d's weight gradient with the
+    roles of input and output gradient swapped. Output size (H - 1)*stride - top - bottom + dilation*(KH - 1) + 1 +
+    output_padding."""
+    name = "conv_transpose2d"
+
+    @staticmethod
+    def forward(ctx, x, w, b=None, *, stride, padding, output_padding, dilation, groups):
+        op = "conv_transpose2d"
+        _check_arrays(op, x, w, b, 4, "(N, C_in, H, W)", "(C_in, C_out/groups, KH, KW)")
+        groups = _groups_arg(groups, op)
+        n, cin, h, wd = x.shape
+        _, cg, kh, kw = w.shape
+        if w.shape[0] != cin:
+            raise op_error(op, f"x has {cin} channels but weight has {w.shape[0]} input channels (weight is "
+                               f"(C_in, C_out/groups, KH, KW))", x, w)
+        if min(cg, kh, kw) < 1:
+            raise op_error(op, "weight needs at least one output channel and a non-empty kernel", x, w)
+        if cin % groups:
+            raise op_error(op, f"groups={groups} does not divide the {cin} input channels", x, w)
+        cout = cg * groups
+        if b is not None and b.shape != (cout,):
+            raise op_error(op, f"bias must have shape ({cout},), one per output channel", x, w, b)
+        if isinstance(padding, str):
+            raise op_error(op, f"padding must be an int, a pair or ((top, bottom), (left, right)), got {padding!r} "
+                               f"(Conv2DTranspose resolves 'same'/'valid')", x, w)
+        try:
+            st = _pair(stride, "stride", op)
+            dl = _pair(dilation, "dilation", op)
+            pads = _resolve_padding(padding, (h, wd), (1, 1), st, op)
+            opad = _pair(output_padding, "output_padding", op, minimum=0)
+        except (TypeError, ValueError) as e:
+            raise _with_shapes(e, x, w) from None
+        if any(o >= max(s, d) for o, s, d in zip(opad, st, dl)):
+            raise op_error(op, f"output_padding {opad} must be smaller than either stride {st} or dilation {dl} "
+                               f"(per axis)", x, w)
+        out_hw = tuple((size - 1) * s - sum(p) + d * (k - 1) + 1 + o
+                       for size, s, p, d, k, o in zip((h, wd), st, pads, dl, (kh, kw), opad))
+        if min(out_hw) < 1:
+            raise op_error(op, f"output would be {out_hw[0]}x{out_hw[1]}: padding {pads} crops more than the "
+                               f"{out_hw[0] + sum(pads[0])}x{out_hw[1] + sum(pads[1])} full output", x, w)
+        if cg == 1:
+            algo = "depthwise"
+        else:
+            algo = _direct((n, cout) + out_hw, w.shape, (h, wd), x.dtype.itemsize)
+        ctx.attrs.update(stride=st, padding=pads, output_padding=opad, dilation=dl, groups=groups, algorithm=algo)
+        ctx.geom = (pads, st, dl, (h, wd), groups, algo, out_hw)
+        if algo == "depthwise":
+            out = _depthwise_input_grad(x, w, out_hw, pads, st, dl, groups)
+        else:
+            out = _gemm_input_grad(x, w, out_hw, pads, st, dl, groups, per_offset=algo == "sliding")
+        if b is not None:
+            out += b[:, None, None]
+        need = ctx.needs_input_grad
+        ctx.save_for_backward(x if need[1] else None, w if need[0] else None)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, w = ctx.saved
+        pads, st, dl, in_hw, groups, algo, _ = ctx.geom
+        k = ctx.inputs[1].shape[2:]
+        need = ctx.needs_input_grad
+        dx = dw = db = None
+        if algo == "depthwise":
+            if need[0]:
+                dx = _depthwise_forward(grad, w, None, pads, st, dl, in_hw)
+            if need[1]:
+                dw = _depthwise_weight_grad(grad, x, k, pads, st, dl, groups)
+        else:
+            cols = None
+            if need[0]:
+                dx, cols = _gemm_forward(grad, w, None, pads, st, dl, in_hw, groups,
+                                         keep_cols=algo == "im2col")
+            if need[1]:
+                dw = _gemm_weight_grad(grad, x, k, pads, st, dl, groups, cols)
+        if len(need) > 2 and need[2]:
+            db = _bias_grad(grad)
+        return (dx, dw) if len(need) == 2 else (dx, dw, db)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, algorithm="auto", weight_grad=None):
+    """2-D convolution of x (N, C, H, W) with weight (F, C/groups, KH, KW) plus bias (F,): output (N, F, Ho, Wo).
 
     ``stride``/``dilation``: int or pair. ``padding``: int, pair, ((top, bottom), (left, right)), "valid" or "same"
-    (Keras: output ceil(H / stride), the odd extra row/column at the bottom/right). ``algorithm``: "auto",
-    "im2col", "sliding" or "fft" (module docstring). ``weight_grad``: None (the algorithm's own, or the cost
-    model's under "auto"), "gemm" or "fft". Both choices are recorded on the tape's Node attrs.
+    (Keras: output ceil(H / stride), the odd extra row/column at the bottom/right). ``groups``: input and output
+    channels split into ``groups`` independent convolutions (PyTorch's); ``groups == C`` is depthwise.
+    ``algorithm``: "auto", "im2col", "sliding", "fft" (groups=1 only) or "depthwise" (one input channel per
+    group); see the module docstring. ``weight_grad``: None (the algorithm's own, or the cost model's under
+    "auto"), "gemm" or "fft". The choices are recorded on the tape's Node attrs.
     """
-    attrs = dict(stride=stride, padding=padding, dilation=dilation, algorithm=algorithm, weight_grad=weight_grad)
+    attrs = dict(stride=stride, padding=padding, dilation=dilation, groups=groups, algorithm=algorithm,
+                 weight_grad=weight_grad)
     if bias is None:
         return Conv2d.apply(x, weight, **attrs)
     return Conv2d.apply(x, weight, bias, **attrs)
+
+
+def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-D convolution of x (N, C, L) with weight (F, C/groups, K) plus bias (F,): output (N, F, Lo).
+
+    ``padding``: int, (left, right), "valid" or "same" (Keras: output ceil(L / stride), the odd extra cell on the
+    right; PyTorch accepts "same" only at stride 1, where the two agree). One conv1d record; the algorithm
+    conv2d's "auto" picks for the (N, C, 1, L) view is recorded in its attrs.
+    """
+    attrs = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    if bias is None:
+        return Conv1d.apply(x, weight, **attrs)
+    return Conv1d.apply(x, weight, bias, **attrs)
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
+    """Transposed 2-D convolution (PyTorch's ``conv_transpose2d``): x (N, C_in, H, W), weight (C_in, C_out/groups,
+    KH, KW), bias (C_out,); output (N, C_out, (H-1)*stride - 2*padding + dilation*(KH-1) + output_padding + 1, ...).
+
+    ``padding``: int, pair or ((top, bottom), (left, right)) cropped from the full output. ``output_padding``:
+    extra rows/columns at the bottom/right, each smaller than the stride or the dilation of its axis.
+    """
+    attrs = dict(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups)
+    if bias is None:
+        return ConvTranspose2d.apply(x, weight, **attrs)
+    return ConvTranspose2d.apply(x, weight, bias, **attrs)

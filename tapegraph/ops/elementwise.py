@@ -1,4 +1,9 @@
-"""Elementwise ops. Broadcasting is undone by the tape walk, so backward rules return full-shape gradients."""
+"""Elementwise ops. Broadcasting is undone by the tape walk, so backward rules return full-shape gradients.
+
+NumPy's rules: bool and integer inputs become the float dtype of the other inputs (float32 if none), so
+``t * (t > 0)`` works; a Python or NumPy scalar takes the tensor's dtype (``x ** np.float64(.5)`` and
+``x + np.float64(.5)`` stay float32).
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +11,11 @@ import numpy as np
 from ..function import Function
 
 
-class Add(Function):
+class _Elementwise(Function):
+    promote_bool = True
+
+
+class Add(_Elementwise):
     name = "add"
 
     @staticmethod
@@ -18,7 +27,7 @@ class Add(Function):
         return grad, grad
 
 
-class Sub(Function):
+class Sub(_Elementwise):
     name = "sub"
 
     @staticmethod
@@ -30,7 +39,7 @@ class Sub(Function):
         return grad, (-grad if ctx.needs_input_grad[1] else None)
 
 
-class Mul(Function):
+class Mul(_Elementwise):
     name = "mul"
 
     @staticmethod
@@ -45,7 +54,7 @@ class Mul(Function):
         return (grad * b if na else None), (grad * a if nb else None)
 
 
-class Div(Function):
+class Div(_Elementwise):
     name = "div"
 
     @staticmethod
@@ -61,7 +70,7 @@ class Div(Function):
         return ga, gb
 
 
-class Neg(Function):
+class Neg(_Elementwise):
     name = "neg"
 
     @staticmethod
@@ -73,8 +82,9 @@ class Neg(Function):
         return (-grad,)
 
 
-class Pow(Function):
-    """a ** b for a tensor exponent b (d/db = a**b * log a, defined for a > 0)."""
+class Pow(_Elementwise):
+    """a ** b for a tensor exponent b. Gradients follow PyTorch at the edges: d/da is 0 where b == 0; d/db is
+    a**b * log(a), 0 where a == 0 and b >= 0, -inf where a == 0 and b < 0, NaN where a < 0."""
     name = "pow"
 
     @staticmethod
@@ -93,14 +103,14 @@ class Pow(Function):
         else:
             ga = None
         if nb:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                gb = grad * out * np.where(a > 0, np.log(np.where(a > 0, a, 1)), 0)
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                gb = np.where((a == 0) & (b >= 0), 0, grad * out * np.log(a))
         else:
             gb = None
         return ga, gb
 
 
-class PowScalar(Function):
+class PowScalar(_Elementwise):
     """a ** p for a constant exponent p (an attribute, not an input)."""
     name = "pow_scalar"
 
@@ -124,7 +134,7 @@ class PowScalar(Function):
         return (grad * (p * np.power(a, p - 1)),)
 
 
-class Exp(Function):
+class Exp(_Elementwise):
     name = "exp"
 
     @staticmethod
@@ -138,7 +148,7 @@ class Exp(Function):
         return (grad * ctx.saved[0],)
 
 
-class Log(Function):
+class Log(_Elementwise):
     name = "log"
 
     @staticmethod
@@ -151,7 +161,7 @@ class Log(Function):
         return (grad / ctx.saved[0],)
 
 
-class Sqrt(Function):
+class Sqrt(_Elementwise):
     name = "sqrt"
 
     @staticmethod
@@ -165,7 +175,7 @@ class Sqrt(Function):
         return (grad / (2 * ctx.saved[0]),)
 
 
-class Abs(Function):
+class Abs(_Elementwise):
     """|a|; the gradient at 0 is 0 (the subgradient numpy's sign gives)."""
     name = "abs"
 
@@ -179,7 +189,7 @@ class Abs(Function):
         return (grad * np.sign(ctx.saved[0]),)
 
 
-class Maximum(Function):
+class Maximum(_Elementwise):
     """Elementwise max; on ties the gradient is split evenly between a and b."""
     name = "maximum"
 
@@ -194,7 +204,7 @@ class Maximum(Function):
         return _split_tie(grad, a > b, a == b)
 
 
-class Minimum(Function):
+class Minimum(_Elementwise):
     """Elementwise min; on ties the gradient is split evenly between a and b."""
     name = "minimum"
 
@@ -215,7 +225,7 @@ def _split_tie(grad, a_wins, tie):
     return grad * wa.astype(grad.dtype, copy=False), grad * wb.astype(grad.dtype, copy=False)
 
 
-class Clip(Function):
+class Clip(_Elementwise):
     """Clip to [lo, hi]; the gradient passes where lo <= a <= hi."""
     name = "clip"
 
@@ -234,7 +244,7 @@ class Clip(Function):
         return (grad * ctx.saved[0],)
 
 
-class Where(Function):
+class Where(_Elementwise):
     """where(cond, a, b): cond is a boolean mask (no gradient)."""
     name = "where"
     nondiff_inputs = (0,)
@@ -271,8 +281,10 @@ def where(cond, a, b): return Where.apply(cond, a, b)
 def pow(a, b):  # noqa: A001 - mirrors numpy's name
     """a ** b. A Python number exponent is an attribute (pow_scalar); a tensor exponent is differentiated."""
     from ..tensor import Tensor
-    if isinstance(b, (int, float)) and isinstance(a, Tensor):
-        return PowScalar.apply(a, exponent=b)
+    if isinstance(b, (int, float, np.integer, np.floating)) and not isinstance(b, (bool, np.bool_)) \
+            and isinstance(a, Tensor):
+        # One scalar rule: a Python or NumPy scalar never upcasts the tensor (as in `x + np.float64(.5)`).
+        return PowScalar.apply(a, exponent=b.item() if isinstance(b, np.generic) else b)
     return Pow.apply(a, b)
 
 

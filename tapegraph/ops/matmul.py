@@ -8,6 +8,7 @@ from ..function import Function, op_error
 
 class MatMul(Function):
     name = "matmul"
+    promote_bool = True
 
     @staticmethod
     def forward(ctx, a, b):

@@ -4,6 +4,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..function import Function, op_error
+from ..tape import dtype_shapes
+
+try:
+    from numpy.exceptions import AxisError
+except ImportError:  # numpy < 1.25
+    from numpy import AxisError
 
 
 class Reshape(Function):
@@ -65,7 +71,10 @@ class Squeeze(Function):
         ctx.in_shape = a.shape
         try:
             return np.squeeze(a, axis=axis)
-        except ValueError:
+        except AxisError:
+            raise AxisError(f"squeeze: axis {axis} is out of range for {a.ndim}-d input "
+                            f"({dtype_shapes([a])})") from None
+        except ValueError:  # numpy's rule: squeezing an axis whose size is not 1 is an error
             raise op_error("squeeze", f"axis {axis} does not have size 1", a) from None
 
     @staticmethod
@@ -124,7 +133,7 @@ class Concatenate(Function):
             raise ValueError("concatenate: needs at least one tensor")
         if arrays[0].ndim == 0:
             raise op_error("concatenate", "cannot join 0-d tensors (use stack)", *arrays)
-        ax = axis % arrays[0].ndim
+        ax = _check_axis("concatenate", axis, arrays[0].ndim, arrays)
         ctx.splits = np.cumsum([a.shape[ax] for a in arrays])[:-1]
         ctx.ax = ax
         return np.concatenate(arrays, axis=ax)
@@ -132,6 +141,15 @@ class Concatenate(Function):
     @staticmethod
     def backward(ctx, grad):
         return tuple(np.split(grad, ctx.splits, axis=ctx.ax))
+
+
+def _check_axis(op, axis, ndim, arrays):
+    """``axis`` in [-ndim, ndim) as a non-negative int; numpy's AxisError (a ValueError) naming the op otherwise."""
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{op}: axis must be an int, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise AxisError(f"{op}: axis {axis} is out of range for {ndim}-d output (inputs: {dtype_shapes(arrays)})")
+    return int(axis) % ndim
 
 
 class Stack(Function):
@@ -142,7 +160,7 @@ class Stack(Function):
     def forward(ctx, *arrays, axis):
         if not arrays:
             raise ValueError("stack: needs at least one tensor")
-        ctx.ax = axis % (arrays[0].ndim + 1)
+        ctx.ax = _check_axis("stack", axis, arrays[0].ndim + 1, arrays)
         return np.stack(arrays, axis=ctx.ax)
 
     @staticmethod
@@ -208,29 +226,56 @@ class Pad(Function):
 
 
 def _index_arrays(index):
+    """The index as numpy takes it, with every array COPIED: the node keeps it for backward, and a caller who
+    mutates their index array afterwards must not reroute the gradient."""
     from ..tensor import Tensor
     if isinstance(index, Tensor):
-        return index.data
+        return np.array(index.data, copy=True)
     if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
-    if isinstance(index, list):
-        return np.asarray(index)
+        return tuple(np.array(i.data if isinstance(i, Tensor) else i, copy=True)
+                     if isinstance(i, (Tensor, np.ndarray, list)) else i for i in index)
+    if isinstance(index, (list, np.ndarray)):
+        return np.array(index, copy=True)
     return index
 
 
+def _shape_arg(op, shape, allow_minus_one=False):
+    """A shape argument (an int or a sequence of ints) as a tuple of ints; TypeError/ValueError naming the op."""
+    items = (shape,) if isinstance(shape, (int, np.integer)) else shape
+    try:
+        items = tuple(items)
+    except TypeError:
+        items = None
+    if items is None or not all(isinstance(d, (int, np.integer)) and not isinstance(d, (bool, np.bool_))
+                                for d in items):
+        raise TypeError(f"{op}: shape must be an int or a sequence of ints, got {shape!r}")
+    items = tuple(int(d) for d in items)
+    low = -1 if allow_minus_one else 0
+    if any(d < low for d in items):
+        raise ValueError(f"{op}: shape {items} has a negative size" + (" (only one -1 is allowed)"
+                                                                          if allow_minus_one else ""))
+    return items
+
+
 def reshape(a, shape):
-    return Reshape.apply(a, shape=(int(shape),) if isinstance(shape, (int, np.integer)) else tuple(shape))
+    return Reshape.apply(a, shape=_shape_arg("reshape", shape, allow_minus_one=True))
 
 
 def transpose(a, axes=None):
-    return Transpose.apply(a, axes=None if axes is None else tuple(axes))
+    if axes is not None:
+        try:
+            axes = tuple(axes)
+        except TypeError:
+            raise TypeError(f"transpose: axes must be a sequence of ints or None, got {type(axes).__name__}") \
+                from None
+    return Transpose.apply(a, axes=axes)
 
 
 permute = transpose
 
 
 def broadcast_to(a, shape):
-    return BroadcastTo.apply(a, shape=tuple(shape))
+    return BroadcastTo.apply(a, shape=_shape_arg("broadcast_to", shape))
 
 
 expand = broadcast_to
@@ -245,15 +290,26 @@ def unsqueeze(a, axis):
 
 
 def getitem(a, index):
-    return GetItem.apply(a, index=_index_arrays(index))
+    try:
+        index = _index_arrays(index)
+    except (TypeError, ValueError) as e:
+        raise IndexError(f"getitem: cannot use {type(index).__name__} as an index ({e})") from None
+    return GetItem.apply(a, index=index)
+
+
+def _sequence(op, tensors):
+    try:
+        return list(tensors)
+    except TypeError:
+        raise TypeError(f"{op}: expected a sequence of tensors, got {type(tensors).__name__}") from None
 
 
 def concatenate(tensors, axis=0):
-    return Concatenate.apply(*tensors, axis=axis)
+    return Concatenate.apply(*_sequence("concatenate", tensors), axis=axis)
 
 
 def stack(tensors, axis=0):
-    return Stack.apply(*tensors, axis=axis)
+    return Stack.apply(*_sequence("stack", tensors), axis=axis)
 
 
 def _has_bool(v) -> bool:

@@ -1,0 +1,112 @@
+"""Issue 13, item 1: arrays a recorded op saved are read-only until the tape lets go of them, so writing into them
+between forward and backward fails instead of giving a wrong gradient."""
+import gc
+
+import numpy as np
+import pytest
+
+import tapegraph as tg
+from tapegraph import nn, optim
+
+
+def _loss(w, x):
+    return (w * x).sum()
+
+
+def test_writing_a_parameter_between_forward_and_backward_fails():
+    w = tg.tensor(np.ones(3, np.float32), requires_grad=True, name="w")
+    x = tg.tensor(np.array([1.0, 2.0, 3.0], np.float32))
+    with tg.Tape() as tape:
+        y = _loss(w, x)
+    with pytest.raises(ValueError, match="read-only"):
+        w.data[:] = 100
+    with pytest.raises(ValueError, match="read-only"):
+        x.data[0] = 7
+    tape.backward(y)
+    np.testing.assert_array_equal(w.grad, [1.0, 2.0, 3.0])      # the forward's values, not 100
+    assert w.data.flags.writeable and x.data.flags.writeable    # released: writable again
+    w.data[:] = 100                                              # and writes work
+
+
+def test_writing_an_op_output_or_the_callers_array_fails_and_is_restored():
+    a = np.array([0.5, 1.0], np.float32)                        # the caller's own array, wrapped without a copy
+    t = tg.tensor(a, requires_grad=True)
+    assert t.data is a
+    with tg.Tape() as tape:
+        e = tg.exp(t * t)                                        # mul saves the caller's array, exp its output
+        y = (e * 2.0).sum()
+    with pytest.raises(ValueError, match="read-only"):
+        e.data[:] = 0
+    with pytest.raises(ValueError, match="read-only"):
+        a[0] = 3.0
+    tape.backward(y)
+    np.testing.assert_allclose(t.grad, 2 * np.exp([0.25, 1.0]) * 2 * np.array([0.5, 1.0]), rtol=1e-6)
+    assert a.flags.writeable and e.data.flags.writeable
+
+
+def test_making_a_saved_array_writable_again_is_caught_at_backward_naming_tensor_op_layer():
+    model = nn.Sequential([nn.Dense(2)])
+    x = tg.tensor(np.ones((1, 3), np.float32))
+    model(x)
+    with tg.Tape() as tape:
+        y = model(x).sum()
+    kernel = model.layers[0].weight
+    kernel.data.flags.writeable = True                          # bypassing the guard
+    kernel.data[:] = 5
+    with pytest.raises(RuntimeError, match=r"tensor 'layers\.0\.weight' .* saved by op matmul .*layer 'layers\.0'"):
+        tape.backward(y)
+
+
+def test_opt_step_after_backward_and_dropped_tapes_restore_writability():
+    model = nn.Sequential([nn.Dense(4), nn.ReLU(), nn.Dense(1)])
+    x = tg.tensor(np.random.default_rng(0).random((5, 3), dtype=np.float32))
+    model(x)
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    for _ in range(2):
+        with tg.Tape() as tape:
+            loss = (model(x) ** 2).mean()
+        tape.backward(loss)
+        opt.step()                                               # in-place update of param.data works
+        opt.zero_grad()
+    with tg.Tape() as tape:                                      # recorded, never differentiated, then dropped
+        model(x)
+    assert not model.layers[0].weight.data.flags.writeable
+    del tape
+    gc.collect()
+    assert all(p.data.flags.writeable for p in model.parameters())
+
+
+def test_persistent_tape_holds_until_release():
+    w = tg.tensor(np.ones(2, np.float32), requires_grad=True)
+    with tg.Tape(persistent=True) as tape:
+        y = (w * w).sum()
+    tape.backward(y)
+    assert not w.data.flags.writeable and tg.tape.holders(w.data) >= 1
+    tape.backward(y)                                             # still differentiable twice
+    tape.release()
+    assert w.data.flags.writeable and tg.tape.holders(w.data) == 0
+
+
+def test_nested_tapes_and_shared_arrays_count_holders():
+    w = tg.tensor(np.ones(2, np.float32), requires_grad=True)
+    with tg.Tape() as outer:
+        with tg.Tape() as inner:
+            y = (w * w).sum()
+        z = (w * 3.0).sum()
+    inner.backward(y)
+    assert not w.data.flags.writeable                            # the outer tape still holds w
+    outer.backward(z)
+    assert w.data.flags.writeable
+
+
+def test_views_of_a_batch_lock_the_dataset_until_backward():
+    data = np.array(np.arange(12, dtype=np.float32).reshape(4, 3))   # owns its memory (see README: earlier
+    # views of the same memory keep their own flag)
+    w = tg.tensor(np.ones(3, np.float32), requires_grad=True)
+    with tg.Tape() as tape:
+        y = (tg.tensor(data[1:3]) * w).sum()                     # a view of the caller's dataset
+    with pytest.raises(ValueError, match="read-only"):
+        data[1, 0] = -1
+    tape.backward(y)
+    np.testing.assert_array_equal(w.grad, data[1:3].sum(0))
+    data[1, 0] = -1                                              # writable again
