@@ -73,6 +73,7 @@ class ResNet(nn.Module):
         self.stem_pool = nn.MaxPool2D(2) if stem_pool else None
         self.blocks = [BasicBlock(width * 2 ** stage, 2 if stage and i == 0 else 1, project=bool(stage and i == 0))
                        for stage in range(3) for i in range(blocks)]
+        self.pool = nn.GlobalAveragePooling2D()                        # (N, C, H, W) -> (N, C)
         self.head = nn.Dense(n_classes)
         with self.inference():
             self(np.zeros((1,) + tuple(input_shape), np.float32))   # create every parameter now
@@ -83,7 +84,7 @@ class ResNet(nn.Module):
             x = self.stem_pool(x)
         for block in self.blocks:
             x = block(x)
-        return self.head(tg.mean(x, axis=(2, 3)))               # global average pooling: (N, C, H, W) -> (N, C)
+        return self.head(self.pool(x))
 
 
 def build_model(blocks: int = 1, width: int = 16, stem_pool: bool = True) -> ResNet:
