@@ -45,6 +45,7 @@ def test_cifar100_trains_a_few_steps_on_official_pickle_files(tmp_path):
     assert [e["epoch"] for e in history["epochs"]] == [1, 2]
     assert history["epochs"][1]["lr"] < history["epochs"][0]["lr"]   # the cosine schedule stepped
     assert history["args"]["limit"] == 32
+    assert (out / "cifar100_step.svg").exists() or (out / "cifar100_step.dot").exists()   # one step drawn
     from examples.cifar100 import build_model
     model = build_model(100, width=4)
     model.load_weights(out / "cifar100_cnn.npz")
