@@ -20,6 +20,7 @@ from . import nn, optim
 from .viz import GraphvizNotFound, render  # noqa: F401
 from . import data
 from . import distributed  # noqa: F401  (mpi4py is imported by distributed.init() only)
+from . import onnx  # noqa: F401  (the onnx package is imported on first export only)
 from .nn import callbacks  # noqa: F401  (tg.callbacks.EarlyStopping, Keras's spelling)
 
 __version__ = "0.1.0"

@@ -202,8 +202,16 @@ def _wait(request, what: str, timeout=...):
         delay = min(delay * 2, 1e-3)
 
 
+def _check_timeout(timeout, who):
+    if timeout is not ... and timeout is not None:
+        if isinstance(timeout, (bool, np.bool_)) or not isinstance(timeout, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{who}: timeout must be a number of seconds or None, got {timeout!r}")
+        _parse_timeout(timeout, who)
+
+
 def barrier(timeout=...):
     """Wait until every rank gets here (``timeout`` seconds at most, default the world's; None: forever)."""
+    _check_timeout(timeout, "distributed.barrier")       # also in a one-rank world, so bad code fails before mpirun
     w = world()
     if w.comm is None:
         return
@@ -311,6 +319,9 @@ def broadcast_parameters(model, root: int = 0, buffers_only: bool = False):
     who = "broadcast_buffers" if buffers_only else "broadcast_parameters"
     w = world()
     _check_root(root, who)
+    if not (callable(getattr(model, "named_parameters", None)) and callable(getattr(model, "named_buffers", None))):
+        raise TypeError(f"distributed.{who}: expected a Module (with named_parameters/named_buffers), got "
+                        f"{type(model).__name__}")
     if w.comm is None:
         return model
     unbuilt = [f"{name or '(root)'} ({type(m).__name__})" for name, m in model.named_modules()
@@ -373,11 +384,11 @@ def broadcast_optimizer_state(optimizer, root: int = 0):
     optimizer has the same (empty) state everywhere. Works with any optimizer that has state_dict/load_state_dict.
     """
     _check_root(root, "broadcast_optimizer_state")
-    if size() == 1:
-        return optimizer
     for attr in ("state_dict", "load_state_dict"):
         if not callable(getattr(optimizer, attr, None)):
             raise TypeError(f"distributed.broadcast_optimizer_state: {type(optimizer).__name__} has no {attr}()")
+    if size() == 1:
+        return optimizer
     state = broadcast_object(optimizer.state_dict() if rank() == root else None, root)
     if rank() != root:
         optimizer.load_state_dict(state)
@@ -483,7 +494,11 @@ def allreduce_gradients(parameters, average=True, bucket_bytes=DEFAULT_BUCKET_BY
     A ``grad`` of None counts as zeros; it stays None only where it is None on every rank (see GradientReducer).
     Returns the seconds spent in the collectives (0.0 in a one-rank world).
     """
-    params = list(parameters)
+    try:
+        params = list(parameters)
+    except TypeError:
+        raise TypeError(f"allreduce_gradients: parameters must be an iterable of tensors, got "
+                        f"{type(parameters).__name__}") from None
     if size() == 1:
         return 0.0
     key = (tuple(id(p) for p in params), int(bucket_bytes))
@@ -561,8 +576,11 @@ def primary_only(fn=None, *, barrier_after=True, timeout=...):
     on the primary aborts every rank (init's excepthook), so nobody is left at the barrier. ``timeout``: seconds the
     others wait at the barrier (default the world's; None: forever) -- raise it for long work on the primary.
     """
+    _check_timeout(timeout, "distributed.primary_only")
     if fn is None:
         return functools.partial(primary_only, barrier_after=barrier_after, timeout=timeout)
+    if not callable(fn):
+        raise TypeError(f"distributed.primary_only: expected a function to wrap, got {type(fn).__name__}")
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -583,6 +601,8 @@ def print_primary(*args, **kwargs):
 def average_logs(logs: dict) -> dict:
     """Average a dict of numeric metrics over the ranks (one allreduce; other values are kept as they are), so
     every rank sees the same epoch logs and callbacks (early stopping, schedules) decide alike."""
+    if not isinstance(logs, dict):
+        raise TypeError(f"average_logs: logs must be a dict of metrics, got {type(logs).__name__}")
     keys = [k for k, v in logs.items() if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)]
     if size() == 1 or not keys:
         return dict(logs)

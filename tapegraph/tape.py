@@ -109,6 +109,9 @@ def lock_saved(node):
             while isinstance(root.base, np.ndarray):
                 chain.append(root)
                 root = root.base
+            if root.base is not None:
+                continue                                # foreign memory (as_strided, frombuffer): numpy cannot
+                #                                         make it writable again, so it is left unguarded
             entry = _locks.get(id(root))
             if entry is None:
                 if not root.flags.writeable:
@@ -271,6 +274,13 @@ class Tape:
         from .profile import save_json
         return save_json(self, path)
 
+    def to_onnx(self, path, inputs=None, outputs=None, **options):
+        """Write this tape (recorded in inference) as ONNX; see ``tapegraph.onnx.to_onnx``. ``inputs``: the graph's
+        input tensors (default: the non-trainable leaves read first by an op); ``outputs``: default, the values no
+        op reads. ``options``: opset, dynamic_batch, input_names, output_names. Returns ``path``."""
+        from .onnx import to_onnx
+        return to_onnx(self, path, inputs=inputs, outputs=outputs, **options)
+
     # -- differentiation ---------------------------------------------------------------------------------------
     def backward(self, target, grad=None):
         """Accumulate d(target)/d(leaf) into ``.grad`` of every leaf tensor that requires a gradient."""
@@ -395,7 +405,8 @@ class Tape:
         start = len(nodes)
         while start > 0 and nodes[start - 1].output is not target:
             start -= 1
-        if start == 0 and not (keep and id(target) in keep):
+        if start == 0 and not (keep and id(target) in keep) and not (target.is_leaf and target.requires_grad):
+            # (a leaf that requires grad is its own gradient's target, as in torch: Dropout(0.0) returns its input)
             raise RuntimeError(f"backward: target {dtype_shape(target)} was not recorded on this tape (was it "
                                f"computed outside the `with Tape()` block, or under no_grad?)")
 

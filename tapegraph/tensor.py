@@ -81,6 +81,19 @@ class Tensor:
             return np.array(self.data, dtype=dtype, copy=True)
         return self.data if dtype is None else self.data.astype(dtype, copy=copy is not False)
 
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """``np.exp(t)``, ``ndarray + t``: the ufuncs tapegraph has ops for run as those ops (recorded on the tape);
+        comparisons give boolean arrays, as the operators do. Any other ufunc would silently return a plain array
+        and cut the graph, so it is refused."""
+        name = _UFUNC_OPS.get(ufunc.__name__) if method == "__call__" and not kwargs else None
+        if name is not None:
+            return getattr(_ops(), name)(*inputs)
+        if ufunc.__name__ in _COMPARISONS and method == "__call__" and not kwargs:
+            return ufunc(*(_raw(a) for a in inputs))
+        raise TypeError(f"np.{ufunc.__name__}{'' if method == '__call__' else '.' + method} on a Tensor would return a "
+                        f"plain array and cut the tape: use the tapegraph op (tg.{ufunc.__name__}, if it exists) or "
+                        f"pass t.data for a constant")
+
     # -- arithmetic (ops are imported lazily to avoid an import cycle) --------------------------------------------
     def __add__(self, o): return _ops().add(self, o)
     def __radd__(self, o): return _ops().add(o, self)
@@ -107,10 +120,19 @@ class Tensor:
     def __ge__(self, o): return self.data >= _raw(o)
 
     # -- method forms of common ops ------------------------------------------------------------------------------
-    def sum(self, axis=None, keepdims=False): return _ops().sum(self, axis, keepdims)
-    def mean(self, axis=None, keepdims=False): return _ops().mean(self, axis, keepdims)
-    def max(self, axis=None, keepdims=False): return _ops().max(self, axis, keepdims)
-    def min(self, axis=None, keepdims=False): return _ops().min(self, axis, keepdims)
+    # dtype=/out= only so that np.sum(t), np.mean(t), np.max(t) (which pass them) reach the ops
+    def sum(self, axis=None, keepdims=False, dtype=None, out=None):
+        return _ops().sum(self, _np_reduce_args("sum", axis, dtype, out), keepdims)
+
+    def mean(self, axis=None, keepdims=False, dtype=None, out=None):
+        return _ops().mean(self, _np_reduce_args("mean", axis, dtype, out), keepdims)
+
+    def max(self, axis=None, keepdims=False, out=None):
+        return _ops().max(self, _np_reduce_args("max", axis, None, out), keepdims)
+
+    def min(self, axis=None, keepdims=False, out=None):
+        return _ops().min(self, _np_reduce_args("min", axis, None, out), keepdims)
+
     def var(self, axis=None, keepdims=False, ddof=0): return _ops().var(self, axis, keepdims, ddof)
     def reshape(self, *shape): return _ops().reshape(self, shape[0] if len(shape) == 1 else shape)
     def transpose(self, *axes): return _ops().transpose(self, (axes[0] if len(axes) == 1 else axes) or None)
@@ -153,6 +175,21 @@ def _ops():
         _OPS = ops
     return _OPS
 
+
+
+# numpy ufunc name -> tapegraph op (Tensor.__array_ufunc__)
+_UFUNC_OPS = {"add": "add", "subtract": "sub", "multiply": "mul", "true_divide": "div", "divide": "div",
+              "power": "pow", "negative": "neg", "exp": "exp", "log": "log", "sqrt": "sqrt", "absolute": "abs",
+              "maximum": "maximum", "minimum": "minimum", "tanh": "tanh", "matmul": "matmul"}
+_COMPARISONS = {"equal", "not_equal", "less", "less_equal", "greater", "greater_equal"}
+
+
+def _np_reduce_args(op, axis, dtype, out):
+    """The axis, after refusing numpy's dtype=/out= (a reduction's dtype is its input's; results are new Tensors)."""
+    if dtype is not None or out is not None:
+        raise TypeError(f"{op}: dtype= and out= are not supported on a Tensor (the result is a new Tensor of the "
+                        f"input's dtype)")
+    return axis
 
 def _raw(o):
     return o.data if isinstance(o, Tensor) else o

@@ -166,6 +166,8 @@ def test_all_positions_ignored_give_nan_and_zero_gradient_as_torch():
      r"^categorical_crossentropy: class_weights must be >= 0"),
     (lambda: BCE(np.zeros((2, 3)), np.zeros((2, 3)), True, pos_weight=np.ones(2)),
      r"^binary_crossentropy: pos_weight of shape \(2,\) does not broadcast to pred's shape \(2, 3\)"),
+    (lambda: BCE(np.zeros(3), np.zeros(3), True, pos_weight=np.ones((2, 3))),     # would widen the loss
+     r"^binary_crossentropy: pos_weight of shape \(2, 3\) does not broadcast to pred's shape \(3,\)"),
     (lambda: CE(np.zeros((2, 3)), np.array([0, 1]), True, label_smoothing=1.5),
      r"^categorical_crossentropy: label_smoothing must be a number in \[0, 1\], got 1\.5"),
     (lambda: losses.huber(np.zeros(2), np.zeros(2), delta=0), r"^huber: delta must be a finite number > 0, got 0"),

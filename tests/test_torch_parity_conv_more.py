@@ -1,5 +1,7 @@
 """PyTorch parity (values and gradients under a random upstream gradient) for grouped/depthwise conv2d,
 conv_transpose2d and conv1d, float64 and float32; and the conv layers against torch.nn modules."""
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -111,4 +113,6 @@ def test_layers_match_torch_modules():
 
 def test_conv1d_large_kernel_takes_the_fft_path():
     tape = _compare(tg.conv1d, F.conv1d, [(8, 16, 400), (32, 16, 63), (32,)], np.float64, 1e-9, padding=5, stride=2)
-    assert tape[0].attrs["algorithm"] == "fft"
+    # the cost model prices numpy.fft (one thread) at 0.4x scipy.fft's speed, and im2col wins without scipy
+    scipy = importlib.util.find_spec("scipy") is not None
+    assert tape[0].attrs["algorithm"] == ("fft" if scipy else "im2col")

@@ -16,11 +16,18 @@ import warnings
 
 import numpy as np
 
+from .serialization import fspath
+
 
 class Callback:
-    """Base class: override any hook. ``self.model`` is the model being trained (set by ``fit``)."""
+    """Base class: override any hook. ``self.model`` is the model being trained (set by ``fit``).
+
+    ``primary_only = True`` (set by callbacks that write files, such as ``CSVLogger`` and ``ModelCheckpoint``):
+    under ``fit(distributed=True)`` the callback runs on rank 0 only.
+    """
 
     model = None
+    primary_only = False
 
     def set_model(self, model):
         self.model = model
@@ -64,6 +71,13 @@ def _mode(name, mode, monitor):
     return mode
 
 
+def _finite(who, what, v) -> float:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(v):
+        raise ValueError(f"{who}: {what} must be a finite number, got {v!r}")
+    return float(v)
+
+
 def _better(mode, value, best, min_delta=0.0):
     if best is None:
         return True
@@ -86,9 +100,14 @@ class EarlyStopping(Callback):
         if not isinstance(monitor, str):
             raise TypeError(f"EarlyStopping: monitor must be a log name such as 'val_loss', got {monitor!r}")
         self.monitor, self.patience, self.verbose = monitor, int(patience), verbose
-        self.min_delta = abs(float(min_delta))
+        self.min_delta = abs(_finite("EarlyStopping", "min_delta", min_delta))
         self.mode = _mode("EarlyStopping", mode, monitor)
+        if baseline is not None:
+            baseline = _finite("EarlyStopping", "baseline", baseline)
         self.baseline, self.restore_best_weights = baseline, bool(restore_best_weights)
+        if not isinstance(start_from_epoch, (int, np.integer)) or isinstance(start_from_epoch, bool) \
+                or start_from_epoch < 0:
+            raise ValueError(f"EarlyStopping: start_from_epoch must be a non-negative int, got {start_from_epoch!r}")
         self.start_from_epoch = int(start_from_epoch)
         self._reset()
 
@@ -152,10 +171,15 @@ class EarlyStopping(Callback):
 class ModelCheckpoint(Callback):
     """Save the model's weights (``model.save``) after every epoch, or only when ``monitor`` improved
     (``save_best_only``). ``path`` may hold Keras's placeholders: ``"ckpt-{epoch:02d}-{val_loss:.3f}.npz"``
-    (``epoch`` counts from 1). Read the files back with ``model.load_weights(path)``."""
+    (``epoch`` counts from 1). Read the files back with ``model.load_weights(path)``. Distributed: rank 0 writes."""
+
+    primary_only = True
 
     def __init__(self, path, monitor="val_loss", verbose=0, save_best_only=False, mode="auto", save_weights_only=True):
-        self.path, self.monitor, self.verbose = os.fspath(path), monitor, verbose
+        self.path, self.monitor, self.verbose = fspath(path, "ModelCheckpoint"), monitor, verbose
+        if os.path.isdir(self.path):
+            raise IsADirectoryError(f"ModelCheckpoint: {self.path!r} is a directory; pass a file path such as "
+                                    f"{os.path.join(self.path, 'model.npz')!r}")
         self.save_best_only = bool(save_best_only)
         self.mode = _mode("ModelCheckpoint", mode, monitor)
         self.best = None
@@ -235,10 +259,14 @@ class LearningRateScheduler(Callback):
 
 class CSVLogger(Callback):
     """Write one row per epoch (``epoch`` then the logs' keys, sorted) to ``path``. ``append=True`` continues an
-    existing file (use it when resuming)."""
+    existing file (use it when resuming). Distributed: rank 0 writes."""
+
+    primary_only = True
 
     def __init__(self, path, separator=",", append=False):
-        self.path, self.sep, self.append = os.fspath(path), separator, bool(append)
+        if not isinstance(separator, str) or len(separator) != 1:
+            raise ValueError(f"CSVLogger: separator must be a one-character string, got {separator!r}")
+        self.path, self.sep, self.append = fspath(path, "CSVLogger"), separator, bool(append)
         self._file = self._writer = self._keys = None
         if os.path.isdir(self.path):
             raise IsADirectoryError(f"CSVLogger: {self.path!r} is a directory; pass a file path")

@@ -21,10 +21,9 @@ import os
 import numpy as np
 
 from ..random import get_rng
-from .serialization import atomic_savez
+from .serialization import CHECKPOINT_FORMATS, atomic_savez, module_arrays
 
-FORMAT = "tapegraph-checkpoint-2"
-_V1 = "tapegraph-checkpoint-1"
+_V1, FORMAT = CHECKPOINT_FORMATS          # load_weights reads the model part of both
 _SCALARS = (str, int, float, bool, type(None))
 
 
@@ -180,11 +179,7 @@ def _state_of(obj):
 
 # -- save ---------------------------------------------------------------------------------------------------------
 def save_checkpoint(path, model, optimizer, epoch: int, history, callbacks=()):
-    arrays: dict = {}
-    for k, p in model.named_parameters():
-        arrays[f"model/{k}"] = p.data
-    for k, b in model.named_buffers():
-        arrays[f"model/{k}"] = b
+    arrays = module_arrays(model, "model/")
     meta = {"format": FORMAT, "epoch": int(epoch), "history": history.history, "epochs_run": history.epoch,
             "rng": get_rng().bit_generator.state, "optimizer": None, "callbacks": []}
     if hasattr(optimizer, "state_dict") and hasattr(optimizer, "load_state_dict"):
@@ -334,6 +329,10 @@ def load_checkpoint(path, model, optimizer, history, callbacks=()) -> int:
     model_state = _check_model(model, arrays, problems)
 
     # the optimizer: same class, same structure as its current state dict
+    if opt_entry is None and hasattr(optimizer, "state_dict") and hasattr(optimizer, "load_state_dict"):
+        # (saved from an optimizer without state dicts): resuming would silently restart this one's moments
+        problems.append(f"optimizer: the checkpoint holds no optimizer state, this run's {type(optimizer).__name__} "
+                        f"has some")
     if opt_entry is not None:
         if not (hasattr(optimizer, "state_dict") and hasattr(optimizer, "load_state_dict")):
             problems.append(f"optimizer: the checkpoint holds {opt_entry['class'] or 'optimizer'} state but "

@@ -11,7 +11,7 @@ import numpy as np
 import tapegraph as _tg
 
 from ..ops.dropout import check_rate
-from ..tensor import DEFAULT_FLOAT
+from ..tensor import DEFAULT_FLOAT, Tensor
 from . import init as _init
 from .module import Module, ModuleList, Parameter
 
@@ -22,17 +22,29 @@ def _positive_int(v, what, who) -> int:
     return int(v)
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
 def _pair(v, what, who):
-    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+    """A positive int or a pair of them (ints, not bools or floats: ``(2, True)`` and ``2.0`` are refused)."""
+    if _is_int(v):
         v = (int(v), int(v))
-    try:
-        a, b = v
-        ok = int(a) == a and int(b) == b and a > 0 and b > 0
-    except (TypeError, ValueError):
-        ok = False
+    ok = isinstance(v, (tuple, list)) and len(v) == 2 and all(_is_int(e) and e > 0 for e in v)
     if not ok:
-        raise ValueError(f"{who}: {what} must be a positive int or a pair of them, got {v!r}")
-    return int(a), int(b)
+        raise ValueError(f"{who}: {what} must be a positive int or a pair of them (ints, not bools or floats), "
+                         f"got {v!r}")
+    return int(v[0]), int(v[1])
+
+
+def _make_param(init, shape, fan_in, fan_out, rng, dt, who):
+    """init(...) -> Parameter; an impossible shape (filters=10**12) raises a MemoryError naming the layer."""
+    try:
+        return Parameter(init(shape, fan_in, fan_out, rng, dt), dtype=dt)
+    except (MemoryError, ValueError, OverflowError) as e:
+        nbytes = float(np.prod([float(d) for d in shape])) * np.dtype(dt).itemsize
+        raise MemoryError(f"{who}: cannot allocate a parameter of shape {tuple(shape)} ({dt}, {nbytes:.3g} bytes): "
+                          f"{e}") from None
 
 
 def _ints(v, n: int, what: str, who: str, minimum: int = 1) -> tuple:
@@ -75,12 +87,18 @@ def _check_activation(activation, who):
     return activation
 
 
-def _apply_activation(activation, y):
+def _apply_activation(activation, y, who="layer"):
     """Softmax-like activations normalise over axis 1: the channels of NCHW/NCL (Keras' last, channels axis)."""
     if activation is None or activation == "linear":
         return y
     if callable(activation):
-        return activation(y)
+        out = activation(y)
+        if not isinstance(out, Tensor):
+            # np.tanh(tensor) returns an ndarray: the graph would end here and the layer's weights get no gradient
+            name = getattr(activation, "__name__", repr(activation))
+            raise TypeError(f"{who}: activation {name} returned a {type(out).__name__}, not a Tensor: it must be "
+                            f"built from tapegraph ops (e.g. tg.tanh, or the name 'tanh'), not numpy functions")
+        return out
     fn = getattr(_tg.ops, activation)
     return fn(y, axis=1) if activation in ("softmax", "log_softmax") else fn(y)
 
@@ -154,6 +172,8 @@ class _Conv(Layer):
     def _init_conv(self, filters, kernel_size, strides, padding, dilation_rate, groups, activation, use_bias,
                    kernel_initializer, bias_initializer):
         who, n = type(self).__name__, self.rank
+        if filters is None and not isinstance(self, DepthwiseConv2D):
+            raise ValueError(f"{who}: filters must be a positive int, got None")
         self.filters = None if filters is None else _positive_int(filters, "filters", who)
         self.kernel_size = _ints(kernel_size, n, "kernel_size", who)
         self.strides = _ints(strides, n, "strides", who)
@@ -163,7 +183,7 @@ class _Conv(Layer):
         if self.filters is not None and self.filters % self.groups:
             raise ValueError(f"{who}: groups={self.groups} must divide filters={self.filters}")
         self.activation = _check_activation(activation, who)
-        self.use_bias = bool(use_bias)
+        self.use_bias = _bool(use_bias, "use_bias", who)
         self.kernel_initializer = _init.get(kernel_initializer, who)
         self.bias_initializer = _init.get(bias_initializer, who)
         self.weight = None
@@ -181,9 +201,10 @@ class _Conv(Layer):
     def _make_params(self, shape, n_bias):
         fan_in, fan_out = _init.fans(shape)
         dt = self.param_dtype
-        self.weight = Parameter(self.kernel_initializer(shape, fan_in, fan_out, self.rng, dt), dtype=dt)
+        who = self._label()
+        self.weight = _make_param(self.kernel_initializer, shape, fan_in, fan_out, self.rng, dt, who)
         if self.use_bias:
-            self.bias = Parameter(self.bias_initializer((n_bias,), fan_in, fan_out, self.rng, dt), dtype=dt)
+            self.bias = _make_param(self.bias_initializer, (n_bias,), fan_in, fan_out, self.rng, dt, who)
 
     def _check_input(self, x, c, layout):
         if np.ndim(x) != self.rank + 2 or np.shape(x)[1] != c:
@@ -227,7 +248,7 @@ class Conv2D(_Conv):
         self._check_input(x, self.weight.data.shape[1] * self.groups, "(batch, channels, height, width)")
         y = _tg.conv2d(x, self.weight, self.bias, stride=self.strides, padding=self.padding,
                        dilation=self.dilation_rate, groups=self.groups, algorithm=self.algorithm)
-        return _apply_activation(self.activation, y)
+        return _apply_activation(self.activation, y, self._label())
 
 
 class Conv1D(_Conv):
@@ -250,7 +271,7 @@ class Conv1D(_Conv):
         self._check_input(x, self.weight.data.shape[1] * self.groups, "(batch, channels, length)")
         y = _tg.conv1d(x, self.weight, self.bias, stride=self.strides[0], padding=self.padding,
                        dilation=self.dilation_rate[0], groups=self.groups)
-        return _apply_activation(self.activation, y)
+        return _apply_activation(self.activation, y, self._label())
 
 
 class DepthwiseConv2D(_Conv):
@@ -276,7 +297,7 @@ class DepthwiseConv2D(_Conv):
         self._check_input(x, self.groups, "(batch, channels, height, width)")
         y = _tg.conv2d(x, self.weight, self.bias, stride=self.strides, padding=self.padding,
                        dilation=self.dilation_rate, groups=self.groups)
-        return _apply_activation(self.activation, y)
+        return _apply_activation(self.activation, y, self._label())
 
     def extra_repr(self):
         return super().extra_repr() + (f", depth_multiplier={self.depth_multiplier}"
@@ -333,7 +354,7 @@ class Conv2DTranspose(_Conv):
                zip(np.shape(x)[2:], self.kernel_size, self.strides, self.dilation_rate, ops)]
         y = _tg.conv_transpose2d(x, self.weight, self.bias, stride=self.strides, padding=(geo[0][0], geo[1][0]),
                                  output_padding=(geo[0][1], geo[1][1]), dilation=self.dilation_rate)
-        return _apply_activation(self.activation, y)
+        return _apply_activation(self.activation, y, self._label())
 
     def extra_repr(self):
         return super().extra_repr() + ("" if self.output_padding is None
@@ -351,7 +372,7 @@ class Dense(Layer):
         super().__init__(dtype, rng)
         self.units = _positive_int(units, "units", "Dense")
         self.activation = _check_activation(activation, "Dense")
-        self.use_bias = bool(use_bias)
+        self.use_bias = _bool(use_bias, "use_bias", "Dense")
         self.kernel_initializer = _init.get(kernel_initializer, "Dense")
         self.bias_initializer = _init.get(bias_initializer, "Dense")
         self.weight = None
@@ -363,9 +384,10 @@ class Dense(Layer):
                              f"add a Flatten layer before Dense for images")
         shape = (int(input_shape[1]), self.units)
         dt = self.param_dtype
-        self.weight = Parameter(self.kernel_initializer(shape, shape[0], shape[1], self.rng, dt), dtype=dt)
+        who = self._label()
+        self.weight = _make_param(self.kernel_initializer, shape, shape[0], shape[1], self.rng, dt, who)
         if self.use_bias:
-            self.bias = Parameter(self.bias_initializer((self.units,), shape[0], shape[1], self.rng, dt), dtype=dt)
+            self.bias = _make_param(self.bias_initializer, (self.units,), shape[0], shape[1], self.rng, dt, who)
         return super().build(input_shape)
 
     def forward(self, x):
@@ -374,7 +396,7 @@ class Dense(Layer):
             raise self._bad_input(x, f"(batch, {f})")
         y = _tg.matmul(x, self.weight)
         y = y + self.bias if self.bias is not None else y
-        return _apply_activation(self.activation, y)
+        return _apply_activation(self.activation, y, self._label())
 
     def extra_repr(self):
         act = getattr(self.activation, "__name__", self.activation)
@@ -603,7 +625,7 @@ class GroupNormalization(Layer):
     def __init__(self, groups=32, axis=1, epsilon=1e-3, center=True, scale=True, dtype=None):
         super().__init__(dtype)
         self.groups = _positive_int(groups, "groups", "GroupNormalization")
-        if axis != 1 or isinstance(axis, bool):
+        if not _is_int(axis) or axis != 1:
             raise ValueError(f"GroupNormalization: only axis=1 (channels first, NCHW) is supported, got {axis!r}")
         self.axis = 1
         self.epsilon = _epsilon(epsilon, "GroupNormalization")
@@ -655,6 +677,8 @@ class BatchNorm(Layer):
             raise ValueError(f"BatchNorm: epsilon must be positive, got {epsilon}")
         self.epsilon = float(epsilon)
         self.momentum = float(momentum)
+        if not np.isfinite(self.epsilon):
+            raise ValueError(f"BatchNorm: epsilon must be finite, got {epsilon}")
         self.gamma = None
         self.beta = None
 
@@ -677,7 +701,7 @@ class BatchNorm(Layer):
             return _tg.batch_norm(x, self.gamma, self.beta, self.epsilon, mean=self.running_mean,
                                   var=self.running_var)
         stats = {}
-        y = _tg.batch_norm(x, self.gamma, self.beta, self.epsilon, batch_stats=stats)
+        y = self._train_op(x, self.gamma, self.beta, self.epsilon, batch_stats=stats)
         m, mom = stats["count"], self.momentum
         rm, rv = self.running_mean, self.running_var
         rm *= mom
@@ -685,6 +709,11 @@ class BatchNorm(Layer):
         rv *= mom
         rv += ((1 - mom) * m / (m - 1)) * stats["var"]
         return y
+
+    @staticmethod
+    def _train_op(*args, **kwargs):
+        """The op that normalises with batch statistics (SyncBatchNorm swaps in sync_batch_norm)."""
+        return _tg.batch_norm(*args, **kwargs)
 
     def extra_repr(self):
         return f"epsilon={self.epsilon}, momentum={self.momentum}"
@@ -736,7 +765,7 @@ class LeakyReLU(_Activation):
 
     def __init__(self, negative_slope=0.3):
         super().__init__()
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = _real(negative_slope, "negative_slope", "LeakyReLU")
 
     def forward(self, x):
         return _tg.leaky_relu(x, self.negative_slope)
@@ -758,7 +787,9 @@ class Tanh(_Activation):
 class Softmax(_Activation):
     def __init__(self, axis=-1):
         super().__init__()
-        self.axis = axis
+        if not _is_int(axis):
+            raise TypeError(f"Softmax: axis must be an int, got {axis!r}")
+        self.axis = int(axis)
 
     def forward(self, x):
         return _tg.softmax(x, self.axis)

@@ -40,6 +40,15 @@ def _named(arr, name):
     return t
 
 
+def _same_shape_target(name, pred, target):
+    """The target of an element-wise loss: reshaped to the output's shape (``_match_shape``), the output's dtype."""
+    p, t = _arrays(pred, target)
+    t = _match_shape(name, p, t)
+    if t.dtype != p.dtype:
+        t = t.astype(p.dtype)
+    return _rewrap(target, t)
+
+
 def _match_shape(name, p, t):
     """A target of the prediction's size but another shape ((N,) against (N, 1)) is reshaped, as Keras does."""
     if t.shape != p.shape and t.size == p.size and tuple(s for s in t.shape if s != 1) == \
@@ -86,8 +95,8 @@ class SparseCategoricalCrossentropy(Loss):
             t = t.reshape(t.shape[:-1])
         if t.dtype.kind == "f":
             if not np.all(np.isfinite(t)) or not np.all(t == np.round(t)):
-                raise ValueError(f"{self.name}: labels must be integers, got float values such as "
-                                 f"{t[np.flatnonzero(t != np.round(t))[:1]] if np.isfinite(t).all() else 'NaN/Inf'}")
+                bad = t.ravel()[np.flatnonzero(t != np.round(t))[:1]] if np.isfinite(t).all() else "NaN/Inf"
+                raise ValueError(f"{self.name}: labels must be integers, got float values such as {bad}")
             t = t.astype(np.int64)
         elif t.dtype.kind == "b":
             t = t.astype(np.int64)
@@ -114,11 +123,8 @@ class BinaryCrossentropy(Loss):
     default_name = "binary_crossentropy"
 
     def __call__(self, pred, target):
-        p, t = _arrays(pred, target)
-        t = _match_shape(self.name, p, t)
-        if t.dtype != p.dtype:
-            t = t.astype(p.dtype)
-        return _losses.binary_crossentropy(pred, _rewrap(target, t), from_logits=self.from_logits)
+        return _losses.binary_crossentropy(pred, _same_shape_target(self.name, pred, target),
+                                           from_logits=self.from_logits)
 
 
 class MeanSquaredError(Loss):
@@ -129,30 +135,17 @@ class MeanSquaredError(Loss):
     def __init__(self, name: str | None = None):
         super().__init__(False, name)
 
+    _fn = staticmethod(_losses.mean_squared_error)
+
     def __call__(self, pred, target):
-        p, t = _arrays(pred, target)
-        t = _match_shape(self.name, p, t)
-        if t.dtype != p.dtype:
-            t = t.astype(p.dtype)
-        return _losses.mean_squared_error(pred, _rewrap(target, t))
+        return self._fn(pred, _same_shape_target(self.name, pred, target))
 
 
 class MeanAbsoluteError(MeanSquaredError):
     """Mean of ``|pred - target|`` over every element."""
 
     default_name = "mean_absolute_error"
-
-    def __call__(self, pred, target):
-        p, t = _arrays(pred, target)
-        t = _match_shape(self.name, p, t)
-        if t.dtype != p.dtype:
-            t = t.astype(p.dtype)
-        fn = getattr(_losses, "mean_absolute_error", None)
-        if fn is not None:
-            return fn(pred, _rewrap(target, t))
-        if not isinstance(pred, Tensor):
-            pred = Tensor._wrap(p, False)
-        return (pred - _rewrap(target, t)).abs().mean()
+    _fn = staticmethod(_losses.mean_absolute_error)
 
 
 LOSSES = {

@@ -57,6 +57,10 @@ class Accuracy(Metric):
     """Fraction of correct predictions (see the module docstring for how outputs are read)."""
 
     def __init__(self, name: str = "accuracy", threshold: float | None = None):
+        if threshold is not None and (isinstance(threshold, (bool, np.bool_)) or
+                                      not isinstance(threshold, (int, float, np.integer, np.floating)) or
+                                      not np.isfinite(threshold)):
+            raise ValueError(f"Accuracy: threshold must be None or a finite number, got {threshold!r}")
         self.name, self.threshold = name, threshold
         self.reset()
 
@@ -107,7 +111,11 @@ class TopKAccuracy(Metric):
         if truth is None:
             raise ValueError(f"{self.name}: needs (N, C) outputs with labels (N,) or one-hot targets (N, C), got "
                              f"outputs {pred.shape} and targets {np.shape(target)}")
-        k = min(self.k, pred.shape[-1])
+        c = pred.shape[-1]
+        if truth.size and (truth.min() < 0 or truth.max() >= c):
+            raise ValueError(f"{self.name}: labels must lie in [0, {c}) for outputs {pred.shape}, got range "
+                             f"[{truth.min()}, {truth.max()}]")
+        k = min(self.k, c)
         # the true class is in the top k when fewer than k classes score strictly higher than it
         true_score = np.take_along_axis(pred, truth[..., None].astype(np.intp), axis=-1)
         right = (pred > true_score).sum(axis=-1) < k

@@ -238,8 +238,12 @@ class Module:
         shape = tuple(input_shape)
         if not shape:
             raise ValueError(f"{self._label()}.build: input_shape must include the batch axis, got {shape}")
+        dims = shape[1:]
+        if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and 0 <= s < 2 ** 31 for s in dims):
+            raise ValueError(f"{self._label()}.build: input_shape must be (batch, *dims) with non-negative int "
+                             f"dims, got {tuple(input_shape)}")
         with self.inference():
-            self(np.zeros((1,) + tuple(int(s) for s in shape[1:]), dtype=self.dtype))
+            self(np.zeros((1,) + tuple(int(s) for s in dims), dtype=self.dtype))
         return self
 
     @contextlib.contextmanager

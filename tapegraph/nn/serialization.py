@@ -33,13 +33,16 @@ def _write_npz(fileobj, arrays: dict):
     np.savez(fileobj, **arrays)
 
 
+def module_arrays(module, prefix: str = "") -> dict:
+    """``prefix + dotted name`` -> every parameter's and buffer's live array (no copies: written out at once)."""
+    arrays = {prefix + k: p.data for k, p in module.named_parameters()}
+    arrays.update((prefix + k, b) for k, b in module.named_buffers())
+    return arrays
+
+
 def save_weights(module, path):
     """Write ``module.state_dict()`` to ``path`` (exactly that name; .npz format), atomically (see atomic_savez)."""
-    arrays = {FORMAT_KEY: np.array(FORMAT)}
-    for k, p in module.named_parameters():
-        arrays[k] = p.data
-    for k, b in module.named_buffers():
-        arrays[k] = b
+    arrays = {FORMAT_KEY: np.array(FORMAT), **module_arrays(module)}
     atomic_savez(path, arrays, who=f"{type(module).__name__}.save")
 
 
@@ -69,12 +72,20 @@ def _remove_stale_temporaries(folder: str, base: str):
                 os.unlink(os.path.join(folder, name))
 
 
+def fspath(path, who: str) -> str:
+    """os.fspath with an error naming ``who`` (``save(None)`` says which call wanted a path)."""
+    try:
+        return os.fspath(path)
+    except TypeError:
+        raise TypeError(f"{who}: path must be a str or os.PathLike, got {type(path).__name__} {path!r}") from None
+
+
 def atomic_savez(path, arrays: dict, who: str = "save"):
     """Write ``arrays`` as an .npz archive to ``.<name>.tmp-<pid>-<thread>`` in the same directory, then
     ``os.replace`` it over ``path``: an interrupted save leaves any previous file intact. A temporary left by a
     process that was killed (SIGKILL: no cleanup ran) is removed by the next save to the same path. The file is
     created with mode 0o666 minus the umask, as ``np.savez`` would."""
-    path = os.fspath(path)
+    path = fspath(path, who)
     if os.path.isdir(path):
         raise IsADirectoryError(f"{who}: {path!r} is a directory; pass a file path such as "
                                 f"{os.path.join(path, 'model.npz')!r}")
@@ -99,7 +110,7 @@ def atomic_savez(path, arrays: dict, who: str = "save"):
 
 def read_weights(path) -> dict[str, np.ndarray]:
     """The state dict stored in ``path``; ValueError naming the file when it is not a readable tapegraph file."""
-    path = os.fspath(path)
+    path = fspath(path, "load_weights")
     if not os.path.exists(path):
         raise FileNotFoundError(f"load_weights: no such file: {path}")
     try:

@@ -1,8 +1,6 @@
 """``SyncBatchNorm``: BatchNorm whose training statistics cover the global batch of every MPI rank."""
 from __future__ import annotations
 
-import numpy as np
-
 from ..ops.sync_norm import sync_batch_norm
 from .layers import BatchNorm
 
@@ -16,21 +14,7 @@ class SyncBatchNorm(BatchNorm):
     every BatchNorm of a model into one, in place, keeping its parameters and buffers.
     """
 
-    def forward(self, x):
-        if not self.training:
-            return super().forward(x)
-        c = self.gamma.data.shape[0]
-        if np.ndim(x) not in (2, 4) or np.shape(x)[1] != c:
-            raise self._bad_input(x, f"(batch, {c}) or (batch, {c}, height, width)")
-        stats = {}
-        y = sync_batch_norm(x, self.gamma, self.beta, self.epsilon, batch_stats=stats)
-        m, mom = stats["count"], self.momentum
-        rm, rv = self.running_mean, self.running_var
-        rm *= mom
-        rm += (1 - mom) * stats["mean"]
-        rv *= mom
-        rv += ((1 - mom) * m / (m - 1)) * stats["var"]
-        return y
+    _train_op = staticmethod(sync_batch_norm)
 
     @classmethod
     def convert(cls, module):

@@ -20,6 +20,7 @@ functions of ``tg.losses`` or ``functools.partial``s of them).
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import numbers
@@ -221,7 +222,7 @@ class _Progress:
             self.out.write(f"\r{self.head} {done:>{n}}/{self.batches} [{bar}] {rate:,.0f} img/s{self._metrics(logs)}")
         self.out.flush()
 
-    def finish(self, done, seen, logs):
+    def finish(self, done, seen, logs, note=""):
         if self.mode == "off":
             return
         dt = time.perf_counter() - self.t0
@@ -229,9 +230,10 @@ class _Progress:
         if self.mode == "bar":
             total = self.batches or done
             self.out.write(f"\r{self.head} {done}/{total} [{'=' * 24}] {rate:,.0f} img/s - "
-                           f"{dt:.1f}s{self._metrics(logs)}\n")
+                           f"{dt:.1f}s{self._metrics(logs)}{note}\n")
         else:
-            self.out.write(f"{self.head} - {seen} samples in {dt:.1f}s ({rate:,.0f} img/s){self._metrics(logs)}\n")
+            self.out.write(f"{self.head} - {seen} samples in {dt:.1f}s ({rate:,.0f} img/s){self._metrics(logs)}"
+                           f"{note}\n")
         self.out.flush()
 
 
@@ -240,6 +242,41 @@ def _call(callbacks, hook, *args):
         fn = getattr(cb, hook, None)
         if fn is not None:
             fn(*args)
+
+
+class _Discard:
+    """A write-only stream that drops everything (stdout of callbacks on non-primary ranks)."""
+
+    def write(self, text):
+        return len(text)
+
+    def flush(self):
+        pass
+
+
+def _quiet_call(callbacks, hook, *args):
+    """``_call`` with stdout discarded (callbacks' prints on ranks other than the primary)."""
+    with contextlib.redirect_stdout(_Discard()):
+        _call(callbacks, hook, *args)
+
+
+def _shared_order(n, shuffle, dist):
+    """This rank's sample indices for one epoch: the primary's permutation (drawn from ``get_rng()``, so
+    checkpoints and ``tg.manual_seed`` repeat it) broadcast to every rank, then ``dist.shard_for``."""
+    if not shuffle:
+        return dist.shard_for(n)
+    order = get_rng().permutation(n).astype(np.int64) if dist.is_primary() else np.empty(n, np.int64)
+    return dist.shard_for(dist.broadcast(order))
+
+
+def _combine(values: dict, count: int, dist) -> dict:
+    """Sample-weighted means over the ranks of per-rank means over ``count`` samples (one allreduce)."""
+    if dist.size() == 1:
+        return values
+    keys = list(values)
+    tot = dist.allreduce(np.array([count] + [values[k] * count for k in keys], np.float64), "sum",
+                         what="fit (validation logs)")
+    return {k: float(tot[i + 1] / tot[0]) for i, k in enumerate(keys)}
 
 
 def _metric_objects(specs, kind, who):
@@ -265,7 +302,7 @@ def _loss_and_metrics(model, loss, metrics, who):
 # -- fit ------------------------------------------------------------------------------------------------------------
 def fit(model, x, y=None, *, batch_size=32, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
         validation_data=None, shuffle=True, initial_epoch=0, checkpoint=None, resume=False, loss=None,
-        optimizer=None, metrics=None, terminate_on_nan=True) -> History:
+        optimizer=None, metrics=None, terminate_on_nan=True, distributed=False) -> History:
     """Train ``model`` with the explicit-tape loop (Keras's ``fit``); returns a ``History``.
 
     Arguments:
@@ -296,6 +333,22 @@ def fit(model, x, y=None, *, batch_size=32, epochs=1, verbose="auto", callbacks=
             nothing). The resumed run ends bit for bit as an uninterrupted one would.
         loss, optimizer, metrics: override what ``compile`` set (see ``compile``); one of the two must give a
             loss and an optimizer.
+        distributed: data-parallel training on the MPI world of ``tapegraph.distributed`` (launch the script with
+            ``mpirun -n N``; alone it is a one-rank world and trains exactly as ``distributed=False``). Every rank
+            runs the same ``fit``: the model is built and rank 0's weights broadcast, the optimizer is wrapped in
+            ``DistributedOptimizer`` (gradients averaged each step), and array data is sharded: every epoch rank 0's
+            permutation is broadcast and each rank trains on its contiguous ``n // N`` slice (the last ``n % N``
+            samples of the permutation are dropped), so ``batch_size`` is PER RANK (global batch ``N *
+            batch_size``). A DataLoader must be made with ``shard="auto"`` (refused otherwise); any other iterable
+            must yield this rank's own batches, the same number on every rank. The batch loss is averaged over the
+            ranks (the NaN test and "loss" are global), a ``stop_training`` set on any rank stops all, epoch logs
+            are averaged, BatchNorm buffers are broadcast from rank 0 before validation (array validation data is
+            split over the ranks and the results combined) and checkpointing. Only rank 0 prints, writes the
+            ``checkpoint`` and runs the callbacks that write files (``primary_only = True``: ``CSVLogger``,
+            ``ModelCheckpoint``); the other callbacks run everywhere with their output discarded off rank 0.
+            ``resume`` loads the checkpoint on every rank (a filesystem shared by all ranks). The History gets
+            ``allreduce_ms``: per epoch, the mean milliseconds per step spent in the gradient allreduce (including
+            waiting for the slowest rank).
 
     Returns:
         ``History``: ``.history`` maps "loss", each metric ("accuracy"...), and their "val_" versions to per-epoch
@@ -319,6 +372,8 @@ def fit(model, x, y=None, *, batch_size=32, epochs=1, verbose="auto", callbacks=
     batch_size = _check_batch_size(batch_size, who)
     epochs = _check_int(epochs, "epochs", who)
     initial_epoch = _check_int(initial_epoch, "initial_epoch", who)
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise TypeError(f"fit: shuffle must be True or False, got {shuffle!r}")
     if verbose not in (0, 1, 2, "auto") or isinstance(verbose, bool):
         raise ValueError(f"fit: verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
     verbose = 1 if verbose == "auto" else verbose
@@ -327,6 +382,13 @@ def fit(model, x, y=None, *, batch_size=32, epochs=1, verbose="auto", callbacks=
         raise ValueError(f"fit: validation_split must be a number in [0, 1), got {validation_split!r}")
     if resume and checkpoint is None:
         raise ValueError("fit: resume=True needs checkpoint= (the file to resume from)")
+    dist = None
+    if distributed:
+        from .. import distributed as dist
+        dist.init()
+        if not dist.is_primary():
+            verbose = 0
+    world = 1 if dist is None else dist.size()
 
     # data
     batched = _is_batches(x)
@@ -339,6 +401,8 @@ def fit(model, x, y=None, *, batch_size=32, epochs=1, verbose="auto", callbacks=
         if iter(x) is x and epochs - initial_epoch > 1 and not resume:
             raise ValueError(f"fit: x is a one-shot iterator ({type(x).__name__}), which can feed one epoch only, "
                              f"but epochs={epochs}; pass a DataLoader or a re-iterable (e.g. a list of batches)")
+        if world > 1:
+            _check_distributed_batches(x, batches, dist)
     else:
         if y is None:
             raise ValueError("fit: y is None but x is an array; pass the targets (model.fit(x, y)), or give x as a "
@@ -352,7 +416,14 @@ def fit(model, x, y=None, *, batch_size=32, epochs=1, verbose="auto", callbacks=
             validation_data = (xa[split:], ya[split:])
             xa, ya = xa[:split], ya[:split]
         n = len(xa)
-        batches = -(-n // batch_size)
+        if n < world:
+            raise ValueError(f"fit (distributed): {n} training samples cannot give each of {world} ranks one")
+        batches = -(-(n // world) // batch_size)
+    if validation_data is not None and _is_batches(validation_data) and iter(validation_data) is validation_data \
+            and epochs - initial_epoch > 1:
+        raise ValueError(f"fit: validation_data is a one-shot iterator ({type(validation_data).__name__}), which "
+                         f"can be evaluated after one epoch only, but epochs={epochs}; pass a list of batches, a "
+                         f"DataLoader or (x_val, y_val) arrays")
     if validation_data is not None and not _is_batches(validation_data):
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ValueError("fit: validation_data must be a pair (x_val, y_val) or an iterable of batches")
@@ -364,7 +435,7 @@ def fit(model, x, y=None, *, batch_size=32, epochs=1, verbose="auto", callbacks=
         optimizer = model.__dict__.get("optimizer") or compiled.get("optimizer")
     if optimizer is None:
         raise ValueError("fit: no optimizer: call model.compile(optimizer='adam', ...) first or pass optimizer=")
-    needs_build = isinstance(optimizer, str) or (resume and checkpoint is not None)
+    needs_build = isinstance(optimizer, str) or (resume and checkpoint is not None) or dist is not None
     if needs_build and not all(m.built for m in model.modules()):
         if batched:
             it = iter(data)
@@ -385,8 +456,23 @@ def fit(model, x, y=None, *, batch_size=32, epochs=1, verbose="auto", callbacks=
         lr = compiled.get("learning_rate") if compiled.get("optimizer") == optimizer else None
         optimizer = _make_optimizer(model, optimizer, lr)
     _check_optimizer(optimizer, who)
+    groups = getattr(optimizer, "param_groups", None)
+    if isinstance(groups, list) and all(m.built for m in model.modules()):
+        mine = {id(p) for p in model.parameters()}
+        held = {id(p) for g in groups if isinstance(g, dict) for p in g.get("params", ())}
+        if mine and not mine & held:
+            # an optimizer made for another model (or before a rebuild) would step nothing of this one, silently
+            raise ValueError(f"fit: the optimizer ({type(optimizer).__name__}) holds none of this model's "
+                             f"{len(mine)} parameters; make it from model.parameters()")
     model.__dict__["optimizer"] = optimizer
     model.__dict__["_fit_loss"] = resolved
+    stepper = optimizer                          # what the loop steps: the optimizer, or its distributed wrapper
+    if dist is not None:
+        dist.broadcast_parameters(model)         # rank 0's initial weights and buffers everywhere
+        if isinstance(optimizer, dist.DistributedOptimizer):
+            optimizer = optimizer.optimizer      # checkpoints and callbacks see the wrapped one
+            model.__dict__["optimizer"] = optimizer
+        stepper = dist.DistributedOptimizer(optimizer)
 
     if callbacks is None:
         callbacks = []
@@ -400,6 +486,11 @@ def fit(model, x, y=None, *, batch_size=32, epochs=1, verbose="auto", callbacks=
     for cb in callbacks:
         if hasattr(cb, "set_model"):
             cb.set_model(model)
+    stateful = callbacks                         # what checkpoints save and load: the same list on every rank
+    call = _call
+    if dist is not None and not dist.is_primary():
+        callbacks = [cb for cb in callbacks if not getattr(cb, "primary_only", False)]   # file writers: rank 0
+        call = _quiet_call                       # and no callback prints off rank 0
     train_metrics = _metric_objects(metric_specs, kind, who)
     metric_names = [m.name for m in train_metrics]
     out = sys.stdout
@@ -408,8 +499,11 @@ def fit(model, x, y=None, *, batch_size=32, epochs=1, verbose="auto", callbacks=
     model.__dict__["history"] = history
     model.stop_training = False
     start = initial_epoch
-    if resume and os.path.exists(checkpoint):
-        done = load_checkpoint(checkpoint, model, optimizer, history, callbacks) + 1
+    if resume and _checkpoint_exists(checkpoint, dist):
+        done = load_checkpoint(checkpoint, model, optimizer, history, stateful) + 1
+        if dist is not None:                     # every rank read the same file; make sure they agree
+            dist.broadcast_parameters(model)
+            dist.broadcast_optimizer_state(optimizer)
         start = max(start, done)
         if epochs <= done:
             warnings.warn(f"fit: the checkpoint {checkpoint} already holds {done} epochs and epochs={epochs}, so "
@@ -421,13 +515,21 @@ def fit(model, x, y=None, *, batch_size=32, epochs=1, verbose="auto", callbacks=
         warnings.warn(f"fit: initial_epoch={start} and epochs={epochs}: nothing to train (epochs is the index of "
                       f"the last epoch, not a count)", UserWarning, stacklevel=3)
 
-    _call(callbacks, "on_train_begin", {})
+    call(callbacks, "on_train_begin", {})
     model.train()
     logs = {}
+    if dist is not None:
+        history.allreduce_ms = []
     for epoch in range(start, epochs):
-        _call(callbacks, "on_epoch_begin", epoch, {})
+        call(callbacks, "on_epoch_begin", epoch, {})
         if batched:
             stream = ((b, *_batch_pair(model, batch, who, b)) for b, batch in enumerate(data))
+        elif dist is not None:
+            mine = _shared_order(n, shuffle, dist)
+            lo, m_local = int(mine[0]), len(mine)
+            stream = ((b, xa[sl], ya[sl]) for b, sl in
+                      ((b, mine[b * batch_size:(b + 1) * batch_size] if shuffle else
+                        slice(lo + b * batch_size, lo + min((b + 1) * batch_size, m_local))) for b in range(batches)))
         else:
             order = get_rng().permutation(n) if shuffle else None
             stream = ((b, xa[sl], ya[sl]) for b, sl in
@@ -436,15 +538,17 @@ def fit(model, x, y=None, *, batch_size=32, epochs=1, verbose="auto", callbacks=
         progress = _Progress(epoch, epochs, batches, verbose, out)
         for m in train_metrics:
             m.reset()
-        seen, loss_sum, done, nan_stop, cut = 0, 0.0, 0, False, False
+        seen, loss_sum, done, nan_stop, cut, reduce_s = 0, 0.0, 0, False, False, 0.0
         logs = {}
         for b, xb, yb in stream:
             m = len(xb)
-            _call(callbacks, "on_batch_begin", b, {"batch": b, "size": m})
+            call(callbacks, "on_batch_begin", b, {"batch": b, "size": m})
             with Tape() as tape:
                 pred = model(_named(xb, "images" if xb.ndim == 4 else "inputs"))
                 loss_t = loss_fn(pred, _named(yb, "labels"))
             value = float(np.asarray(loss_t.data if isinstance(loss_t, Tensor) else loss_t))
+            if dist is not None:                 # the global batch's loss: every rank tests the same number
+                value = dist.allreduce(value, "mean", what="fit (batch loss)")
             if not math.isfinite(value) and terminators:
                 for t in terminators:
                     t.nonfinite(epoch, b, value)
@@ -452,8 +556,10 @@ def fit(model, x, y=None, *, batch_size=32, epochs=1, verbose="auto", callbacks=
                 tape.release()                   # no backward: drop what the tape saved
             else:
                 tape.backward(loss_t)
-                optimizer.step()
-                optimizer.zero_grad()
+                stepper.step()
+                stepper.zero_grad()
+                if dist is not None:
+                    reduce_s += stepper.allreduce_seconds
             model.last_tape = tape
             seen += m
             done += 1
@@ -463,8 +569,11 @@ def fit(model, x, y=None, *, batch_size=32, epochs=1, verbose="auto", callbacks=
             for met in train_metrics:
                 met.update(pdata, yb, from_logits if kind else None)
                 logs[met.name] = met.result()
-            progress.update(done, seen, logs)
-            _call(callbacks, "on_batch_end", b, {**logs, "size": m})
+            progress.update(done, seen * world, logs)
+            call(callbacks, "on_batch_end", b, {**logs, "size": m})
+            if dist is not None and world > 1:   # a stop on any rank stops every rank after this batch
+                model.stop_training = bool(dist.allreduce(float(bool(model.stop_training)), "max",
+                                                          what="fit (stop_training)"))
             if nan_stop or model.stop_training:
                 cut = batches is None or done < batches
                 break
@@ -472,24 +581,74 @@ def fit(model, x, y=None, *, batch_size=32, epochs=1, verbose="auto", callbacks=
             raise ValueError(f"fit: x yielded no batches in epoch {epoch + 1}"
                              + ("; a generator can be iterated only once: pass a DataLoader or a re-iterable"
                                 if batched else ""))
+        note = ""
+        if dist is not None:
+            logs = dist.average_logs(logs)       # every rank's callbacks see the same numbers
+            dist.broadcast_buffers(model)        # rank 0's BatchNorm statistics for validation and checkpoints
+            history.allreduce_ms.append(1e3 * reduce_s / done)
+            if world > 1:
+                note = f" - allreduce {history.allreduce_ms[-1]:.1f} ms/step ({world} ranks)"
         if validation_data is not None and not nan_stop:
-            v = evaluate(model, *((validation_data,) if _is_batches(validation_data) else validation_data),
-                         batch_size=batch_size, loss=loss_fn, metrics=metric_names if metric_specs is None
-                         else metric_specs, _resolved=resolved)
+            val_args = (validation_data,) if _is_batches(validation_data) else validation_data
+            if dist is not None and world > 1 and len(val_args) == 2 and len(val_args[0]) >= world:
+                first, last = np.array_split(np.arange(len(val_args[0])), world)[dist.rank()][[0, -1]]
+                val_args = (val_args[0][first:last + 1], val_args[1][first:last + 1])   # this rank's part
+            v, count = evaluate(model, *val_args, batch_size=batch_size, loss=loss_fn,
+                                metrics=metric_names if metric_specs is None else metric_specs, _resolved=resolved,
+                                _with_count=True)
+            if dist is not None:
+                v = _combine(v, count, dist)
             logs.update({f"val_{k}": val for k, val in v.items()})
-        progress.finish(done, seen, logs)
-        _call(callbacks, "on_epoch_end", epoch, logs)
+        progress.finish(done, seen * world, logs, note)
+        call(callbacks, "on_epoch_end", epoch, logs)
         history._record(epoch, dict(logs))
+        if dist is not None and world > 1:
+            model.stop_training = bool(dist.allreduce(float(bool(model.stop_training)), "max",
+                                                      what="fit (stop_training)"))
         if checkpoint is not None and not cut:           # only complete epochs are checkpointed
-            save_checkpoint(checkpoint, model, optimizer, epoch, history, callbacks)
+            if dist is None:
+                save_checkpoint(checkpoint, model, optimizer, epoch, history, stateful)
+            else:                                        # rank 0 writes; the others wait for the file
+                dist.primary_only(save_checkpoint)(checkpoint, model, optimizer, epoch, history, stateful)
         if model.stop_training:
             break
-    _call(callbacks, "on_train_end", dict(logs))
+    call(callbacks, "on_train_end", dict(logs))
+    if dist is not None:
+        dist.barrier()                           # files written by rank 0's callbacks exist when fit returns
     return history
 
 
+def _check_distributed_batches(x, batches, dist):
+    """Under ``fit(distributed=True)`` with more than one rank: a DataLoader must be sharded over this world, and
+    ranks must agree on the number of batches per epoch (where it is known) -- else collectives would mismatch."""
+    from ..data import DataLoader
+    world = dist.size()
+    if isinstance(x, DataLoader) and (x.shard is None or x.shard[1] != world):
+        raise ValueError(f"fit (distributed): the DataLoader is sharded {x.shard} but the world has {world} ranks: "
+                         f"make it with shard='auto' (each rank then trains on its own slice of every epoch)")
+    counts = dist.allreduce(np.array([-1 if batches is None else batches] * 2, np.int64) * [1, -1], "max",
+                            what="fit (batches per epoch)")
+    lo, hi = -int(counts[1]), int(counts[0])
+    if lo != hi:
+        raise ValueError(f"fit (distributed): the ranks' data give different numbers of batches per epoch "
+                         f"({lo} to {hi}; this rank: {batches}); every rank must feed the same number of steps")
+
+
+def _checkpoint_exists(path, dist) -> bool:
+    """``os.path.exists(path)``, agreed on by every rank (they all load it: a shared filesystem is needed)."""
+    here = os.path.exists(path)
+    if dist is None or dist.size() == 1:
+        return here
+    count = int(dist.allreduce(int(here), "sum", what="fit (checkpoint exists)"))
+    if 0 < count < dist.size():
+        raise ValueError(f"fit (distributed): the checkpoint {path} exists on {count} of {dist.size()} ranks "
+                         f"(here: {here}); resuming needs it on a filesystem every rank sees")
+    return count > 0
+
+
 # -- evaluate / predict ---------------------------------------------------------------------------------------------
-def evaluate(model, x, y=None, *, batch_size=32, loss=None, metrics=None, _resolved=None) -> dict[str, float]:
+def evaluate(model, x, y=None, *, batch_size=32, loss=None, metrics=None, _resolved=None,
+             _with_count=False) -> dict[str, float]:
     """Mean loss and metrics over a dataset, in eval mode without recording: ``{"loss": ..., "accuracy": ...}``.
 
     ``x``, ``y``: arrays, or ``x`` a DataLoader/iterable of ``(x, y)`` batches. ``loss`` and ``metrics`` default to
@@ -533,7 +692,7 @@ def evaluate(model, x, y=None, *, batch_size=32, loss=None, metrics=None, _resol
         raise ValueError("evaluate: x holds no samples")
     out = {"loss": total / count} if resolved is not None else {}
     out.update((m.name, m.result()) for m in mets)
-    return out
+    return (out, count) if _with_count else out
 
 
 def predict(model, x, *, batch_size=32) -> np.ndarray:

@@ -1,6 +1,8 @@
 """Activations. All are numerically stable for inputs of magnitude 1e4 (no overflow warnings, no NaN)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..function import Function
@@ -118,8 +120,17 @@ def relu(a): return ReLU.apply(a)
 def leaky_relu(a, negative_slope=0.01): return LeakyReLU.apply(a, negative_slope=negative_slope)
 def sigmoid(a): return Sigmoid.apply(a)
 def tanh(a): return Tanh.apply(a)
-def softmax(a, axis=-1): return Softmax.apply(a, axis=axis)
-def log_softmax(a, axis=-1): return LogSoftmax.apply(a, axis=axis)
+def _axis(op, axis):
+    """An int axis (numpy's axis=None would mix samples: refused); the range is checked against x by numpy."""
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, (bool, np.bool_)):
+        raise TypeError(f"{op}: axis must be an int, got {axis!r}")
+    if not -2 ** 31 < axis < 2 ** 31:
+        raise ValueError(f"{op}: axis {axis} is out of range")
+    return int(axis)
+
+
+def softmax(a, axis=-1): return Softmax.apply(a, axis=_axis("softmax", axis))
+def log_softmax(a, axis=-1): return LogSoftmax.apply(a, axis=_axis("log_softmax", axis))
 
 
 # -- smooth and hard activations (PyTorch's definitions) -------------------------------------------------------------
@@ -128,12 +139,18 @@ _INV_SQRT_2 = 1 / np.sqrt(2)
 _INV_SQRT_2PI = 1 / np.sqrt(2 * np.pi)
 
 
+_math_erf = np.frompyfunc(math.erf, 1, 1)
+
+
 def _erf(a):
-    """erf(a) in a's dtype: scipy.special.erf when scipy is installed, else a rational fit (Numerical Recipes' erfc
-    Chebyshev form, relative error < 1.2e-7: float32 precision; float64 values are good to ~1e-7 only)."""
+    """erf(a) in a's dtype: scipy.special.erf when scipy is installed; else, for float32 and below, a rational fit
+    (Numerical Recipes' erfc Chebyshev form, relative error < 1.2e-7: float32 precision) and, for float64, the
+    correctly rounded ``math.erf`` element by element (slow, but float64 is what gradient checks use)."""
     try:
         from scipy.special import erf
     except ImportError:  # pragma: no cover - exercised by test_activation_more with scipy hidden
+        if a.dtype == np.float64:
+            return _math_erf(a).astype(np.float64)
         return _erf_fallback(a)
     return erf(a).astype(a.dtype, copy=False)
 

@@ -69,7 +69,14 @@ def _pair(value, what: str, op: str, minimum: int = 1) -> tuple:
         raise TypeError(f"{op}: {what} must be an int or a pair of ints, got {value!r}")
     if min(p) < minimum:
         raise ValueError(f"{op}: {what} must be >= {minimum}, got {value!r}")
+    if max(p) >= MAX_GEOMETRY:
+        raise ValueError(f"{op}: {what} must be < 2**31, got {value!r}")
     return p
+
+
+#: Upper bound (exclusive) on strides, paddings, dilations and kernel sizes: larger ones overflow numpy's C longs
+#: in strided views or allocate terabytes; refused with the op's name instead.
+MAX_GEOMETRY = 2 ** 31
 
 
 def _same_pad(size: int, k_eff: int, stride: int) -> tuple:
@@ -701,6 +708,8 @@ def _single(v, what, op, minimum=1) -> int:
         raise TypeError(f"{op}: {what} must be an int, got {v!r}")
     if v < minimum:
         raise ValueError(f"{op}: {what} must be >= {minimum}, got {v!r}")
+    if v >= MAX_GEOMETRY:
+        raise ValueError(f"{op}: {what} must be < 2**31, got {v!r}")
     return int(v)
 
 
@@ -721,8 +730,9 @@ class ConvTranspose2d(Function):
         if w.shape[0] != cin:
             raise op_error(op, f"x has {cin} channels but weight has {w.shape[0]} input channels (weight is "
                                f"(C_in, C_out/groups, KH, KW))", x, w)
-        if min(cg, kh, kw) < 1:
-            raise op_error(op, "weight needs at least one output channel and a non-empty kernel", x, w)
+        if min(cg, kh, kw, cin) < 1:
+            raise op_error(op, "weight needs at least one input and one output channel and a non-empty kernel",
+                           x, w)
         if cin % groups:
             raise op_error(op, f"groups={groups} does not divide the {cin} input channels", x, w)
         cout = cg * groups

@@ -32,6 +32,8 @@ class Dropout(Function):
 
 def check_rate(rate, who="dropout"):
     """``rate`` as a float in [0, 1), else ValueError naming ``who``."""
+    if isinstance(rate, (str, bytes, bool, np.bool_)) or np.ndim(rate) != 0:
+        raise TypeError(f"{who}: rate must be a number in [0, 1), got {rate!r}")
     try:
         r = float(rate)
     except (TypeError, ValueError):

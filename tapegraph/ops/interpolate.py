@@ -146,8 +146,16 @@ def interpolate(x, scale_factor=None, size=None, mode="nearest", align_corners=F
         scales = (None, None)
     else:
         scales = _two("interpolate", "scale_factor", scale_factor, "float")
+        if not all(math.isfinite(n * s) and n * s < 2 ** 31 for n, s in zip(shape[2:], scales)):
+            raise ValueError(f"interpolate: scale_factor {scale_factor!r} gives an output size >= 2**31 for x of "
+                             f"shape {tuple(shape)}")
         out = tuple(int(math.floor(n * s)) for n, s in zip(shape[2:], scales))
         if min(out) < 1:
             raise ValueError(f"interpolate: scale_factor {scale_factor!r} gives an empty output {out} for x of "
                              f"shape {tuple(shape)}")
-    return Interpolate.apply(x, size=out, scales=scales, mode=mode, align_corners=bool(align_corners))
+    if max(out) >= 2 ** 31:
+        raise ValueError(f"interpolate: size {size!r} must be < 2**31")
+    try:
+        return Interpolate.apply(x, size=out, scales=scales, mode=mode, align_corners=bool(align_corners))
+    except MemoryError as e:
+        raise MemoryError(f"interpolate: cannot allocate the {tuple(shape[:2]) + out} output ({e})") from None

@@ -214,16 +214,12 @@ class KLDivergence(Function):
             p, inside = _clip_probabilities(x)
             logq = np.log(p)
             x = p
+        if not log_target and t.size and t.min() < 0:
+            raise op_error(op, f"target must be probabilities (>= 0), got a minimum of {t.min():.4g}; "
+                               f"for log-probabilities pass log_target=True", target)
         with np.errstate(divide="ignore", invalid="ignore"):
-            if log_target:
-                tp, logt = np.exp(t), t
-                loss = np.where(tp > 0, tp * (logt - logq), 0).astype(dt, copy=False)
-            else:
-                if t.size and t.min() < 0:
-                    raise op_error(op, f"target must be probabilities (>= 0), got a minimum of {t.min():.4g}; "
-                                       f"for log-probabilities pass log_target=True", target)
-                tp, logt = t, np.log(t)
-                loss = np.where(tp > 0, tp * (logt - logq), 0).astype(dt, copy=False)
+            tp, logt = (np.exp(t), t) if log_target else (t, np.log(t))
+            loss = np.where(tp > 0, tp * (logt - logq), 0).astype(dt, copy=False)
         ctx.save_for_backward(tp, logt, logq, x, inside)
         ctx.denom = pred.shape[0] if reduction == "batchmean" and pred.ndim else pred.size
         return _reduce(loss, "mean" if reduction == "batchmean" else reduction, ctx.denom)
@@ -273,11 +269,12 @@ class BinaryCrossentropy(Function):
         if pos_weight is not None:
             pw = _weights(op, "pos_weight", pos_weight, dt)
             try:
-                np.broadcast_shapes(pw.shape, pred.shape)
+                fits = np.broadcast_shapes(pw.shape, pred.shape) == pred.shape
             except ValueError:
+                fits = False
+            if not fits:
                 raise op_error(op, f"pos_weight of shape {pw.shape} does not broadcast to pred's shape "
-                                   f"{pred.shape} (give one weight per class, the last axis)", pred, pos_weight) \
-                    from None
+                                   f"{pred.shape} (give one weight per class, the last axis)", pred, pos_weight)
         x = pred.astype(dt, copy=False)
         if from_logits:
             sp = np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))        # softplus(x) = -log(1 - sigmoid(x))
@@ -289,8 +286,6 @@ class BinaryCrossentropy(Function):
             lp, l1p = np.log(p), np.log1p(-p)
             loss = -(t * lp if pw is None else pw * t * lp) - (1 - t) * l1p
             ctx.save_for_backward(p, t, pw, inside)
-        if loss.shape != pred.shape:
-            loss = np.broadcast_to(loss, pred.shape)
         return _reduce(loss, reduction, loss.size)
 
     @staticmethod
@@ -441,6 +436,22 @@ class CategoricalCrossentropy(Function):
 
 
 # -- public functions -------------------------------------------------------------------------------------------
+def _constant_inputs(op, **inputs):
+    """The cross-entropies differentiate pred only (target and weights are constants, as the gradient checks use
+    them). A target computed by recorded ops (a teacher network's output, say) would silently pass no gradient back
+    to what computed it, where PyTorch differentiates soft targets: refused while a tape records, with the fix."""
+    from ..tape import _active, _grad_enabled
+    from ..tensor import Tensor
+    if not (_active.get() and _grad_enabled.get()):
+        return
+    for name, v in inputs.items():
+        if isinstance(v, Tensor) and v.requires_grad and not v.is_leaf:
+            raise ValueError(f"{op}: {name} was computed on the tape and requires a gradient, but this loss "
+                             f"differentiates pred only, so nothing would flow back through {name}; pass "
+                             f"{name}.detach() to use it as a constant, or use mean_squared_error/kl_divergence, "
+                             f"whose target is differentiable")
+
+
 def mean_squared_error(pred, target, *, reduction="mean"):
     """(pred - target)**2, reduced (torch's mse_loss). Shapes must match; target is differentiable."""
     return MeanSquaredError.apply(pred, target, reduction=reduction)
@@ -476,6 +487,7 @@ def binary_crossentropy(pred, target, from_logits=False, *, pos_weight=None, red
     ``target`` in [0, 1], pred's shape. ``pos_weight`` (weight of positives, one per class on the last axis,
     broadcast against pred) applies the same way to probabilities and to logits.
     """
+    _constant_inputs("binary_crossentropy", target=target, pos_weight=pos_weight)
     args = (pred, target) if pos_weight is None else (pred, target, pos_weight)
     return BinaryCrossentropy.apply(*args, from_logits=_flag("binary_crossentropy", "from_logits", from_logits),
                                     reduction=reduction)
@@ -491,6 +503,7 @@ def categorical_crossentropy(pred, target, from_logits=False, *, label_smoothing
     with labels, "mean" divides by the summed weights of the non-ignored labels (torch); with probability targets
     by the number of positions. ``reduction="none"`` returns shape (N, d1, ...).
     """
+    _constant_inputs("categorical_crossentropy", target=target, class_weights=class_weights)
     args = (pred, target) if class_weights is None else (pred, target, class_weights)
     return CategoricalCrossentropy.apply(*args, reduction=reduction,
                                          from_logits=_flag("categorical_crossentropy", "from_logits", from_logits),

@@ -72,12 +72,7 @@ class BatchNorm(Function):
             xhat, inv_std, gamma = ctx.saved
             g_sum = dbeta if dbeta is not None else grad.sum(axis=axes)
             gx_sum = (grad * xhat).sum(axis=axes)
-            dx = None
-            if nx:
-                m = ctx.count
-                dx = grad - (g_sum / m).reshape(shape)
-                dx -= xhat * (gx_sum / m).reshape(shape)
-                dx *= (gamma.reshape(shape) * inv_std)
+            dx = _batch_norm_dx(grad, xhat, gamma, inv_std, g_sum, gx_sum, ctx.count, shape) if nx else None
             return dx, (gx_sum if ng else None), dbeta
         x, mean, inv_std, scale = ctx.saved
         dx = grad * scale.reshape(shape) if nx else None
@@ -85,6 +80,15 @@ class BatchNorm(Function):
         if ng:
             dgamma = (grad * (x - mean.reshape(shape))).sum(axis=axes) * inv_std
         return dx, dgamma, dbeta, None, None
+
+
+def _batch_norm_dx(grad, xhat, gamma, inv_std, g_sum, gx_sum, count, shape):
+    """dL/dx of training-mode batch norm: gamma * inv_std * (g - mean(g) - xhat * mean(g * xhat)), the means per
+    channel over ``count`` values whose sums are ``g_sum``/``gx_sum`` (sums over every rank for sync_batch_norm)."""
+    dx = grad - (g_sum / count).astype(grad.dtype, copy=False).reshape(shape)
+    dx -= xhat * (gx_sum / count).astype(grad.dtype, copy=False).reshape(shape)
+    dx *= gamma.reshape(shape) * inv_std
+    return dx
 
 
 def batch_norm(x, gamma, beta, epsilon=1e-3, mean=None, var=None, batch_stats=None):
@@ -120,6 +124,17 @@ def _normalize_grad(gx, xhat, inv_std, axes):
     return dx
 
 
+def _affine_grads(ctx, grad, xhat, axes) -> list:
+    """Gradients of the optional ``weight``, ``bias`` inputs (those the attrs say were given) of ``xhat * weight +
+    bias``, summed over ``axes``."""
+    needs, out = ctx.needs_input_grad, []
+    if ctx.attrs["has_weight"]:
+        out.append((grad * xhat).sum(axis=axes) if needs[1] else None)
+    if ctx.attrs["has_bias"]:
+        out.append(grad.sum(axis=axes) if needs[-1] else None)
+    return out
+
+
 class LayerNorm(Function):
     """Inputs ``x`` (+ ``weight``, ``bias`` of shape x.shape[-k:] when the attrs say so); statistics over the last
     ``k`` axes of each sample."""
@@ -142,15 +157,16 @@ class LayerNorm(Function):
     def backward(ctx, grad):
         xhat, inv_std, weight = ctx.saved
         needs = ctx.needs_input_grad
-        lead = tuple(range(grad.ndim - len(ctx.axes)))
-        grads = [None]
-        if ctx.attrs["has_weight"]:
-            grads.append((grad * xhat).sum(axis=lead) if needs[1] else None)
-        if ctx.attrs["has_bias"]:
-            grads.append(grad.sum(axis=lead) if needs[-1] else None)
+        grads = [None] + _affine_grads(ctx, grad, xhat, tuple(range(grad.ndim - len(ctx.axes))))
         if needs[0]:
             grads[0] = _normalize_grad(grad * weight if weight is not None else grad, xhat, inv_std, ctx.axes)
         return tuple(grads)
+
+
+def _grouped(a, groups):
+    """(N, C, *) -> (N, G, C/G * spatial), sizes spelled out: reshape's -1 is ambiguous for an empty batch."""
+    n = a.shape[0]
+    return a.reshape(n, groups, a.size // (n * groups) if n else 0)
 
 
 class GroupNorm(Function):
@@ -160,9 +176,8 @@ class GroupNorm(Function):
 
     @staticmethod
     def forward(ctx, x, *params, num_groups, eps, has_weight, has_bias):
-        n, c = x.shape[:2]
-        xg = x.reshape(n, num_groups, -1)                              # (N, G, C/G * spatial)
-        xhat, inv_std = _normalize(xg, (2,), eps)
+        c = x.shape[1]
+        xhat, inv_std = _normalize(_grouped(x, num_groups), (2,), eps)
         xhat = xhat.reshape(x.shape)
         cshape = (1, c) + (1,) * (x.ndim - 2)
         weight = params[0].reshape(cshape) if has_weight else None
@@ -176,17 +191,11 @@ class GroupNorm(Function):
     def backward(ctx, grad):
         xhat, inv_std, weight = ctx.saved
         needs = ctx.needs_input_grad
-        n, c = grad.shape[:2]
-        other = (0,) + tuple(range(2, grad.ndim))
-        grads = [None]
-        if ctx.attrs["has_weight"]:
-            grads.append((grad * xhat).sum(axis=other) if needs[1] else None)
-        if ctx.attrs["has_bias"]:
-            grads.append(grad.sum(axis=other) if needs[-1] else None)
+        grads = [None] + _affine_grads(ctx, grad, xhat, (0,) + tuple(range(2, grad.ndim)))
         if needs[0]:
             g = ctx.attrs["num_groups"]
-            gx = (grad * weight if weight is not None else grad).reshape(n, g, -1)
-            grads[0] = _normalize_grad(gx, xhat.reshape(n, g, -1), inv_std, (2,)).reshape(grad.shape)
+            gx = _grouped(grad * weight if weight is not None else grad, g)
+            grads[0] = _normalize_grad(gx, _grouped(xhat, g), inv_std, (2,)).reshape(grad.shape)
         return tuple(grads)
 
 

@@ -316,8 +316,8 @@ def _adaptive_size(op, x, output_size):
         raise _with_shapes(TypeError(f"{op}: output_size must be an int or a pair of ints (None keeps the input "
                                      f"size), got {output_size!r}"), x)
     size = tuple(int(h if v is None else v) for v, h in zip(size, x.shape[2:]))
-    if min(size) < 1:
-        raise op_error(op, f"output_size {output_size!r} must be >= 1", x)
+    if min(size) < 1 or max(size) >= 2 ** 31:
+        raise op_error(op, f"output_size {output_size!r} must be >= 1 and < 2**31", x)
     if min(x.shape[2:]) < 1:
         raise op_error(op, "the input's spatial size must be positive", x)
     return size
@@ -425,6 +425,11 @@ class AdaptiveMaxPool2d(Function):
 
 
 # -- public functions ------------------------------------------------------------------------------------------------
+def _flag(op, what, v):
+    if not isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{op}: {what} must be a bool, got {v!r}")
+
+
 def _strides(op, strides, stride):
     if stride is not None:
         if strides is not None:
@@ -443,6 +448,7 @@ def max_pool2d(x, pool_size, strides=None, padding="valid", dilation=1, ceil_mod
     plane of the unpadded input (int64, PyTorch's convention, for ``max_unpool2d``). Ties: the first maximum in
     row-major window order gets the gradient; a window holding NaN gives NaN and its last NaN gets the gradient."""
     strides = _strides("max_pool2d", strides, stride)
+    _flag("max_pool2d", "return_indices", return_indices)
     if return_indices:
         box = {}
         y = MaxPool2d.apply(x, pool_size=pool_size, strides=strides, padding=padding, dilation=dilation,
@@ -487,6 +493,7 @@ def adaptive_avg_pool2d(x, output_size):
 
 def adaptive_max_pool2d(x, output_size, return_indices=False):
     """Max over PyTorch's adaptive bins (see ``adaptive_avg_pool2d``); ``return_indices`` as ``max_pool2d``."""
+    _flag("adaptive_max_pool2d", "return_indices", return_indices)
     if return_indices:
         box = {}
         y = AdaptiveMaxPool2d.apply(x, output_size=output_size, indices_out=box)

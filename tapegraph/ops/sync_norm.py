@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..function import Function, op_error
-from .norm import _layout
+from .norm import _batch_norm_dx, _layout
 
 
 class SyncBatchNorm(Function):
@@ -68,10 +68,7 @@ class SyncBatchNorm(Function):
             c = g_sum.shape[0]
             both = dist.allreduce(np.concatenate([g_sum, gx_sum]), "sum",
                                   what=f"sync_batch_norm backward (C={c})")
-            m = ctx.count
-            dx = grad - (both[:c] / m).astype(grad.dtype).reshape(shape)
-            dx -= xhat * (both[c:] / m).astype(grad.dtype).reshape(shape)
-            dx *= gamma.reshape(shape) * inv_std
+            dx = _batch_norm_dx(grad, xhat, gamma, inv_std, both[:c], both[c:], ctx.count, shape)
         return dx, (gx_sum if ng else None), (g_sum if nb else None)
 
 

@@ -54,14 +54,11 @@ class Adam(Optimizer):
                 st["step"] += 1
                 step = st["step"]
                 m, v = st["exp_avg"], st["exp_avg_sq"]
-                g = grad
-                if wd:
-                    if self._decoupled:
-                        w *= 1 - lr * wd
-                    else:
-                        np.multiply(w, wd, out=s)
-                        s += grad
-                        g = s
+                if wd and self._decoupled:
+                    w *= 1 - lr * wd
+                    g = grad
+                else:
+                    g = self._decayed(w, grad, wd, s)
                 np.subtract(g, m, out=t)              # m.lerp_(g, 1 - beta1)
                 t *= 1 - beta1
                 m += t

@@ -20,7 +20,12 @@ def _grads(params, who):
     for i, p in enumerate(params):
         if not isinstance(p, Tensor):
             raise TypeError(f"{who}: params[{i}] is a {type(p).__name__}, expected a tensor (Parameter)")
-    return [p.grad for p in params if p.grad is not None]
+    grads = [p.grad for p in params if p.grad is not None]
+    for i, g in enumerate(grads):
+        if not isinstance(g, np.ndarray) or g.dtype.kind != "f":
+            raise TypeError(f"{who}: gradients must be floating-point arrays (clipped in place), got "
+                            f"{getattr(g, 'dtype', type(g).__name__)} for gradient {i}")
+    return grads
 
 
 def _real(who, name, value):
@@ -38,6 +43,8 @@ def clip_grad_norm(params, max_norm, norm_type=2.0, error_if_nonfinite=False) ->
     RuntimeError with ``error_if_nonfinite=True``, otherwise the scaling proceeds (the grads become NaN/0)."""
     who = "clip_grad_norm"
     max_norm = _real(who, "max_norm", max_norm)
+    if not max_norm >= 0:       # also NaN; -inf or a negative max_norm would flip the gradients' sign
+        raise ValueError(f"{who}: max_norm must be >= 0, got {max_norm}")
     norm_type = _real(who, "norm_type", norm_type)
     if not norm_type > 0:
         raise ValueError(f"{who}: norm_type must be > 0 (or inf), got {norm_type}")
@@ -48,8 +55,11 @@ def clip_grad_norm(params, max_norm, norm_type=2.0, error_if_nonfinite=False) ->
         total = max(float(np.max(np.abs(g))) if g.size else 0.0 for g in grads)
     else:
         with np.errstate(over="ignore", invalid="ignore"):
-            norms = np.array([np.sum(np.abs(g, dtype=np.float64) ** norm_type) for g in grads])
-            total = float(np.sum(norms) ** (1.0 / norm_type))
+            if norm_type == 2.0:          # the common case: one float64 copy and a dot, not abs and a power
+                parts = [np.dot(a, a) for a in (g.astype(np.float64).ravel() for g in grads)]
+            else:
+                parts = [np.sum(np.abs(g, dtype=np.float64) ** norm_type) for g in grads]
+            total = float(np.sum(parts) ** (1.0 / norm_type))
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(f"{who}: the total norm of order {norm_type} of the gradients is {total}; pass "
                            f"error_if_nonfinite=False to scale anyway (or find the NaN with tg.detect_anomaly())")
@@ -66,7 +76,7 @@ def clip_grad_value(params, clip_value) -> None:
     """Clamp every gradient of ``params`` into [-clip_value, clip_value], in place."""
     who = "clip_grad_value"
     clip_value = _real(who, "clip_value", clip_value)
-    if clip_value < 0:
+    if not clip_value >= 0:     # also NaN, which np.clip would spread to every gradient
         raise ValueError(f"{who}: clip_value must be >= 0, got {clip_value}")
     for g in _grads(params, who):
         np.clip(g, -clip_value, clip_value, out=g)

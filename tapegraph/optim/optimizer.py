@@ -143,10 +143,30 @@ class Optimizer:
             if g is None:
                 continue
             w = p.data
+            if not isinstance(g, np.ndarray):
+                raise TypeError(f"{type(self).__name__}: the gradient of parameter {p.name or i} is a "
+                                f"{type(g).__name__}, expected an ndarray")
             if g.shape != w.shape:
                 raise ValueError(f"{type(self).__name__}: gradient of shape {g.shape} for parameter "
                                  f"{p.name or i} of shape {w.shape}")
+            st = self.state.get(id(p))
+            if st:
+                for k, v in st.items():
+                    if isinstance(v, np.ndarray) and v.shape != w.shape:
+                        # p.data was replaced by an array of another shape after the optimizer took its state
+                        raise ValueError(f"{type(self).__name__}: parameter {p.name or i} now has shape {w.shape} "
+                                         f"but its optimizer state {k!r} has shape {v.shape}; make a new optimizer "
+                                         f"after changing a parameter's shape")
             yield p, w, g
+
+    @staticmethod
+    def _decayed(w, grad, weight_decay, out):
+        """``grad + weight_decay * w`` (L2 weight decay) written into ``out``; ``grad`` itself when the decay is 0."""
+        if not weight_decay:
+            return grad
+        np.multiply(w, weight_decay, out=out)
+        out += grad
+        return out
 
     def _temps(self, p, w, n):
         """``n`` scratch arrays shaped and typed like ``w``, allocated once per parameter."""
@@ -223,6 +243,11 @@ class Optimizer:
                 if v.shape != p.data.shape:
                     raise ValueError(f"{who}: {k!r} of parameter {i} has shape {v.shape}, parameter {p.name or i} "
                                      f"has shape {p.data.shape}")
+                if v.dtype.kind not in "iuf":
+                    raise TypeError(f"{who}: {k!r} of parameter {i} has dtype {v.dtype}; expected numbers")
+                if not np.isfinite(v).all():
+                    # a NaN/inf moment turns every later step into NaN: a corrupt state, refused before any change
+                    raise ValueError(f"{who}: {k!r} of parameter {i} holds non-finite values (NaN/inf)")
                 out[k] = np.array(v, dtype=p.data.dtype, copy=True)
             new_state[id(p)] = out
         for g, hyper in zip(self.param_groups, new_groups):

@@ -42,11 +42,7 @@ class RMSprop(Optimizer):
                 if "step" not in st:
                     st.update(step=0, square_avg=np.zeros_like(w))
                 st["step"] += 1
-                g = grad
-                if wd:
-                    np.multiply(w, wd, out=s)
-                    s += grad
-                    g = s
+                g = self._decayed(w, grad, wd, s)
                 sq = st["square_avg"]
                 sq *= alpha
                 np.multiply(g, 1 - alpha, out=t)
@@ -112,11 +108,7 @@ class Adagrad(Optimizer):
                     st.update(step=0, sum=np.full_like(w, group["initial_accumulator_value"]))
                 st["step"] += 1
                 clr = lr / (1 + (st["step"] - 1) * lr_decay)
-                g = grad
-                if wd:
-                    np.multiply(w, wd, out=s)
-                    s += grad
-                    g = s
+                g = self._decayed(w, grad, wd, s)
                 acc = st["sum"]
                 np.multiply(g, g, out=t)
                 acc += t

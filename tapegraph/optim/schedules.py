@@ -16,6 +16,9 @@ from __future__ import annotations
 import bisect
 import math
 import warnings
+from numbers import Real
+
+import numpy as np
 
 from .optimizer import check_bool, check_number
 
@@ -25,6 +28,14 @@ def _check_int(owner, name, value, low=1):
         kind = "positive" if low == 1 else f">= {low}"
         raise ValueError(f"{owner}: {name} must be a {kind} int, got {value!r}")
     return value
+
+
+def _positive(owner, name, value):
+    """A finite number > 0 (TypeError for a non-number, ValueError otherwise)."""
+    v = check_number(owner, name, value)
+    if v == 0:
+        raise ValueError(f"{owner}: {name} must be positive, got {v}")
+    return v
 
 
 def _per_group(owner, name, value, n, **limits):
@@ -80,7 +91,17 @@ class LRScheduler:
         if len(groups) != len(self.base_lrs):
             raise ValueError(f"{type(self).__name__}: the optimizer has {len(groups)} parameter groups, the schedule "
                              f"was made for {len(self.base_lrs)}")
-        for g, lr in zip(groups, self.get_lr()):
+        try:
+            lrs = self.get_lr()
+        except OverflowError:           # gamma ** epoch past 1e308
+            lrs = [math.inf]
+        for i, lr in enumerate(lrs):
+            # a gamma of 1e300, a lambda returning NaN: refuse the lr rather than hand the optimizer garbage
+            # (a negative lr passes, as in PyTorch: OneCycleLR's linear anneal extrapolates past total_steps)
+            if isinstance(lr, (bool, np.bool_)) or not isinstance(lr, Real) or not math.isfinite(lr):
+                raise ValueError(f"{type(self).__name__}: the schedule gives lr={lr!r} for parameter group {i} at "
+                                 f"step {self.epoch}; expected a finite number")
+        for g, lr in zip(groups, lrs):
             g["lr"] = lr
 
     def step(self):
@@ -129,9 +150,7 @@ class StepLR(LRScheduler):
     def __init__(self, optimizer, step_size, gamma=0.1):
         super().__init__(optimizer)
         self.step_size = _check_int("StepLR", "step_size", step_size)
-        if not isinstance(gamma, (int, float)) or isinstance(gamma, bool) or not gamma > 0:
-            raise ValueError(f"StepLR: gamma must be positive, got {gamma!r}")
-        self.gamma = float(gamma)
+        self.gamma = _positive("StepLR", "gamma", gamma)
         self._start()
 
     def _lr(self, base, epoch, group):
@@ -161,9 +180,7 @@ class ExponentialLR(LRScheduler):
 
     def __init__(self, optimizer, gamma):
         super().__init__(optimizer)
-        if not isinstance(gamma, (int, float)) or isinstance(gamma, bool) or not gamma > 0:
-            raise ValueError(f"ExponentialLR: gamma must be positive, got {gamma!r}")
-        self.gamma = float(gamma)
+        self.gamma = _positive("ExponentialLR", "gamma", gamma)
         self._start()
 
     def _lr(self, base, epoch, group):
@@ -204,7 +221,15 @@ class LambdaLR(LRScheduler):
     _unsaved = ("optimizer", "_lambdas")
 
     def _lr(self, base, epoch, group):
-        return base * self._lambdas[group](epoch)
+        try:
+            factor = self._lambdas[group](epoch)
+        except TypeError as e:
+            raise TypeError(f"LambdaLR: lr_lambda for parameter group {group} failed on epoch {epoch}: {e} (it "
+                            f"must take the epoch and return a number)") from e
+        if isinstance(factor, (bool, np.bool_)) or not isinstance(factor, Real):
+            raise TypeError(f"LambdaLR: lr_lambda for parameter group {group} returned {factor!r} on epoch {epoch}; "
+                            f"expected a number")
+        return base * factor
 
 
 class LinearLR(LRScheduler):
@@ -265,10 +290,8 @@ class OneCycleLR(LRScheduler):
         if anneal_strategy not in ("cos", "linear"):
             raise ValueError(f"{name}: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
         self.anneal_strategy = anneal_strategy
-        div_factor = check_number(name, "div_factor", div_factor)
-        final_div_factor = check_number(name, "final_div_factor", final_div_factor)
-        if div_factor == 0 or final_div_factor == 0:
-            raise ValueError(f"{name}: div_factor and final_div_factor must be > 0")
+        div_factor = _positive(name, "div_factor", div_factor)
+        final_div_factor = _positive(name, "final_div_factor", final_div_factor)
         self.three_phase = check_bool(name, "three_phase", three_phase)
         n = len(self.base_lrs)
         self.max_lrs = _per_group(name, "max_lr", max_lr, n)

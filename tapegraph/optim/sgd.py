@@ -63,11 +63,7 @@ class SGD(Optimizer):
             for p, w, grad in self._grads(group):
                 temps = self._temps(p, w, 2 if (damp or (nesterov and wd)) else 1)
                 s = temps[0]
-                g = grad
-                if wd:
-                    np.multiply(w, wd, out=s)
-                    s += grad
-                    g = s
+                g = self._decayed(w, grad, wd, s)
                 if mom:
                     st = self.state.setdefault(id(p), {})
                     v = st.get("momentum_buffer")

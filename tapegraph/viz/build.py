@@ -5,6 +5,8 @@ here, the backward part in ``backward.py``; ``assemble`` nests the clusters and 
 """
 from __future__ import annotations
 
+import numbers
+
 from ..profile import _cost, _require_stats, shape_str, tensor_kind
 from .gradients import _no_grads_error, grad_stats
 from .records import Wiring, _common, _depth, _select, _size, _units, loss_value
@@ -82,6 +84,8 @@ def to_dot(tape, *, backward=False, group=None, collapse=False, cost=False, max_
     if cost:
         _require_stats([n for _, n in selected], "to_dot(cost=True)")
     units = _units(selected, depth)
+    if max_nodes is not None and (isinstance(max_nodes, bool) or not isinstance(max_nodes, numbers.Integral)):
+        raise TypeError(f"to_dot: max_nodes must be None or an int, got {max_nodes!r}")
     if max_nodes is not None and len(units) > max_nodes:
         raise ValueError(f"to_dot: {len(units)} op boxes to draw, more than max_nodes={max_nodes}; pass "
                          f"collapse=True (one box per layer), a target tensor, or a larger max_nodes")

@@ -19,20 +19,32 @@ def health(norm) -> str:
     return "vanishing" if norm < VANISHING else "ok"
 
 
-def grad_stats(t):
-    """``{"norm", "ratio", "health"}`` of a leaf's ``.grad`` (None when it has none): the L2 norm, and
-    mean|g| / mean|w| (inf when the weights are all zero and the gradient is not)."""
+def _sums(t):
+    """(sum g*g, sum |g|, sum |w|) of a leaf's ``.grad`` and ``.data`` in float64; None when it has no grad."""
     g = getattr(t, "grad", None)
     if g is None:
         return None
     g = np.asarray(g, dtype=np.float64)
-    with np.errstate(over="ignore", invalid="ignore"):
-        norm = float(np.sqrt(np.sum(g * g)))
-        mean_g = float(np.mean(np.abs(g))) if g.size else 0.0
     w = getattr(t, "data", None)
-    mean_w = float(np.mean(np.abs(np.asarray(w, dtype=np.float64)))) if w is not None and w.size else 0.0
-    ratio = mean_g / mean_w if mean_w else (0.0 if mean_g == 0 else float("inf"))
-    return {"norm": norm, "ratio": ratio, "health": health(norm)}
+    with np.errstate(over="ignore", invalid="ignore"):
+        abs_w = float(np.sum(np.abs(np.asarray(w, dtype=np.float64)))) if w is not None else 0.0
+        return float(np.sum(g * g)), float(np.sum(np.abs(g))), abs_w
+
+
+def _ratio(abs_g, abs_w) -> float:
+    """mean|g| / mean|w| from the sums over equally many values: inf when the weights are all zero and the
+    gradient is not, 0 when both are."""
+    return abs_g / abs_w if abs_w else (0.0 if abs_g == 0 else float("inf"))
+
+
+def grad_stats(t):
+    """``{"norm", "ratio", "health"}`` of a leaf's ``.grad`` (None when it has none): the L2 norm, and
+    mean|g| / mean|w| (inf when the weights are all zero and the gradient is not)."""
+    sums = _sums(t)
+    if sums is None:
+        return None
+    norm = float(np.sqrt(sums[0]))
+    return {"norm": norm, "ratio": _ratio(sums[1], sums[2]), "health": health(norm)}
 
 
 def _no_grads_error(who):

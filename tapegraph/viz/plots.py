@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from .gradients import EXPLODING, VANISHING, _no_grads_error, grad_stats, health
+from .gradients import EXPLODING, VANISHING, _no_grads_error, _ratio, _sums, health
 from .style import GRAD_HEALTH
 
 TRAIN, VAL = "#4A6FA5", "#D93025"
@@ -96,6 +96,11 @@ def _groups(model, by):
     if by not in ("parameter", "layer"):
         raise ValueError(f"plot_grad_flow: by must be 'parameter' or 'layer', got {by!r}")
     if not hasattr(model, "named_modules"):
+        try:
+            model = list(model)
+        except TypeError:
+            raise TypeError(f"plot_grad_flow: model must be a Module or a list of Parameters, got "
+                            f"{type(model).__name__}") from None
         return [(p.name or f"param {i}", [p]) for i, p in enumerate(model)]
     if by == "parameter":
         return [(name, [p]) for name, p in model.named_parameters()]
@@ -118,13 +123,11 @@ def plot_grad_flow(model, path=None, by="parameter"):
     """
     rows = []
     for title, params in _groups(model, by):
-        stats = [grad_stats(p) for p in params]
-        if all(s is None for s in stats):
+        sums = [s for s in map(_sums, params) if s is not None]
+        if not sums:
             continue
-        sq = sum(s["norm"] ** 2 for s in stats if s is not None)
-        g = sum(float(np.sum(np.abs(np.asarray(p.grad, np.float64)))) for p in params if p.grad is not None)
-        w = sum(float(np.sum(np.abs(np.asarray(p.data, np.float64)))) for p in params if p.grad is not None)
-        rows.append((title, float(np.sqrt(sq)), g / w if w else float("inf")))
+        sq, g, w = (sum(col) for col in zip(*sums))            # the layer's parameters as one vector
+        rows.append((title, float(np.sqrt(sq)), _ratio(g, w)))
     if not rows:
         raise _no_grads_error("plot_grad_flow")
     fig = _figure("plot_grad_flow", figsize=(max(5.0, 0.6 * len(rows) + 2.0), 4.4), layout="constrained")

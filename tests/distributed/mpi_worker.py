@@ -207,6 +207,136 @@ def mode_hang():
     dist.allreduce(np.ones(4))
 
 
+# -- fit(distributed=True) ----------------------------------------------------------------------------------------
+
+def fit_model(bn=None, seed=0):
+    tg.manual_seed(seed)
+    model = mlp(bn)
+    model.compile(optimizer=optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
+                  loss="sparse_categorical_crossentropy", from_logits=True, metrics=["accuracy"])
+    return model
+
+
+def fit_data(steps=4):
+    rng = np.random.default_rng(99)
+    n = 2 * LOCAL * steps
+    x = rng.standard_normal((n, 6)).astype(np.float32)
+    y = rng.integers(0, 3, n)
+    xv, yv = rng.standard_normal((21, 6)).astype(np.float32), rng.integers(0, 3, 21)
+    return x, y, xv, yv
+
+
+def gather_weights(model, what):
+    return dist._allgather(np.concatenate([v.reshape(-1) for v in model.state_dict().values()]), what)
+
+
+class Counting(nn.Callback):
+    def __init__(self):
+        self.epochs = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs += 1
+
+
+def mode_fit(folder):
+    """2 ranks x batch 8 with SyncBatchNorm == 1 process x batch 16 with BatchNorm on the per-step concatenation of
+    the ranks' (contiguous, unshuffled) shards; identical weights; checkpoint and CSV written once, by rank 0."""
+    from tapegraph.nn import training
+    r = dist.rank()
+    x, y, xv, yv = fit_data()
+    model = fit_model(nn.SyncBatchNorm, seed=100 + r)            # different initial weights per rank
+    start = {k: v.copy() for k, v in model.state_dict().items()}
+    writes = []
+    real_save = training.save_checkpoint
+    training.save_checkpoint = lambda *a, **k: writes.append(a[3]) or real_save(*a, **k)
+    ckpt, log = os.path.join(folder, "fit.ckpt.npz"), os.path.join(folder, "fit.csv")
+    counting = Counting()
+    try:
+        hist = model.fit(x, y, batch_size=LOCAL, epochs=2, shuffle=False, validation_data=(xv, yv), verbose=2,
+                         checkpoint=ckpt, callbacks=[nn.CSVLogger(log), counting], distributed=True)
+    finally:
+        training.save_checkpoint = real_save
+    assert counting.epochs == 2
+    everyone = gather_weights(model, "gather fit weights")
+    assert np.array_equal(everyone[0], everyone[1]), "ranks' weights differ after fit"
+    counts = dist._allgather(np.array([len(writes)]), "gather checkpoint writes")
+    assert counts.tolist() == [[2], [0]], f"checkpoint writes per rank {counts.tolist()}"
+    with open(log) as f:
+        assert len(f.read().strip().splitlines()) == 3, "CSVLogger did not write header + 2 rows once"
+    assert len(hist.allreduce_ms) == 2 and all(ms >= 0 for ms in hist.allreduce_ms)
+    histories = dist._allgather(np.array([hist.history[k] for k in sorted(hist.history)]), "gather history")
+    assert np.array_equal(histories[0], histories[1]), "ranks' histories differ"
+    if dist.is_primary():
+        ref = fit_model(nn.BatchNorm, seed=0)
+        ref.load_state_dict(start)
+        order = x.reshape(2, -1, LOCAL, 6).transpose(1, 0, 2, 3).reshape(-1, 6)   # step b: rank 0's, rank 1's
+        yorder = y.reshape(2, -1, LOCAL).transpose(1, 0, 2).reshape(-1)
+        want_hist = ref.fit(order, yorder, batch_size=2 * LOCAL, epochs=2, shuffle=False, validation_data=(xv, yv),
+                            verbose=0)
+        want, got = ref.state_dict(), model.state_dict()
+        assert set(want) == set(got)
+        for k in want:
+            np.testing.assert_allclose(got[k], want[k], rtol=1e-5, atol=1e-6, err_msg=k)
+        for k, v in want_hist.history.items():
+            np.testing.assert_allclose(hist.history[k], v, rtol=1e-5, atol=1e-6, err_msg=k)
+        assert max(float(np.abs(want[k] - start[k]).max()) for k in want) > 1e-2
+    # a DataLoader must be sharded; with shard="auto" the ranks stay identical
+    try:
+        fit_model().fit(tg.data.DataLoader(x, y, LOCAL, seed=0), distributed=True, verbose=0)
+    except ValueError as e:
+        assert "shard='auto'" in str(e), e
+    else:
+        raise AssertionError("an unsharded DataLoader was accepted")
+    m = fit_model(seed=r)
+    m.fit(tg.data.DataLoader(x, y, LOCAL, shard="auto"), epochs=2, distributed=True, verbose=0)
+    w = gather_weights(m, "gather loader weights")
+    assert np.array_equal(w[0], w[1])
+
+
+class StopOnRankOne(nn.Callback):
+    def on_batch_end(self, batch, logs=None):
+        if dist.rank() == 1 and batch == 1:
+            self.model.stop_training = True
+
+
+def mode_fitresume(folder):
+    """Shuffled: 2 epochs + resume to 3 (checkpoint read by every rank) == 3 uninterrupted epochs; a stop_training
+    set on rank 1 only stops both ranks at the same step."""
+    x, y, xv, yv = fit_data()
+    ckpt = os.path.join(folder, "resume.ckpt.npz")
+    straight = fit_model(seed=7)
+    tg.manual_seed(5)
+    straight.fit(x, y, batch_size=LOCAL, epochs=3, validation_data=(xv, yv), verbose=0, distributed=True)
+    first = fit_model(seed=7)
+    tg.manual_seed(5)
+    first.fit(x, y, batch_size=LOCAL, epochs=2, validation_data=(xv, yv), verbose=0, checkpoint=ckpt,
+              distributed=True)
+    second = fit_model(seed=50 + dist.rank())                 # fresh, different weights per rank
+    tg.manual_seed(1000 + dist.rank())                         # and different random states
+    hist = second.fit(x, y, batch_size=LOCAL, epochs=3, validation_data=(xv, yv), verbose=2, checkpoint=ckpt,
+                      resume=True, distributed=True)
+    assert hist.epoch == [0, 1, 2], hist.epoch
+    a, b = gather_weights(straight, "gather straight"), gather_weights(second, "gather resumed")
+    assert np.array_equal(b[0], b[1]), "ranks differ after resuming"
+    np.testing.assert_allclose(b[0], a[0], rtol=1e-6, atol=1e-7)
+    stopped = fit_model(seed=3)
+    hist = stopped.fit(x, y, batch_size=LOCAL, epochs=3, verbose=0, callbacks=[StopOnRankOne()],
+                       distributed=True)
+    assert hist.epoch == [0], hist.epoch
+
+
+class KillRankOne(nn.Callback):
+    def on_batch_end(self, batch, logs=None):
+        if dist.rank() == 1 and batch == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def mode_fitkill():
+    x, y, _, _ = fit_data(steps=20)
+    fit_model().fit(x, y, batch_size=LOCAL, epochs=50, verbose=0, callbacks=[KillRankOne()], distributed=True)
+    time.sleep(60)
+
+
 if __name__ == "__main__":
     dist.init()
     mode, args = sys.argv[1], sys.argv[2:]

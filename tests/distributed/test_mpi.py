@@ -99,3 +99,21 @@ def test_collective_timeout_names_the_collective_and_rank():
     flat = " ".join(out.split())
     assert rc != 0
     assert "DistributedTimeout" in flat and "allreduce(sum, shape (4,)) on rank 0 of 2 timed out" in flat, out[-3000:]
+
+
+def test_fit_distributed_matches_one_process_and_writes_once(tmp_path):
+    out = run_ok("fit", str(tmp_path))
+    assert out.count("Epoch 2/2") == 1, out[-3000:]                # only rank 0 prints
+    assert "allreduce" in out and "ms/step (2 ranks)" in out
+
+
+def test_fit_distributed_resume_and_stop_on_one_rank(tmp_path):
+    out = run_ok("fitresume", str(tmp_path))
+    assert out.count("Resuming from") == 1, out[-3000:]
+
+
+def test_fit_distributed_killed_rank_ends_the_run():
+    rc, out = launch("fitkill", timeout=30, dist_timeout=10)
+    assert rc != 0
+    flat = " ".join(out.split())
+    assert "exited on signal 9" in flat or "timed out" in flat, out[-3000:]

@@ -155,3 +155,25 @@ def test_import_does_not_load_mpi():
     code = "import sys, tapegraph as tg; tg.distributed.size(); assert 'mpi4py' not in sys.modules, 'mpi4py loaded'"
     env = {k: v for k, v in os.environ.items() if k not in dist.LAUNCHER_ENV}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
+
+
+def test_fit_distributed_alone_trains_exactly_as_fit(fresh, tmp_path):
+    """No launcher: fit(distributed=True) is a one-rank world, bit for bit the plain fit (shuffle, BatchNorm,
+    validation, checkpoint), and records allreduce_ms (zeros)."""
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((50, 3)).astype(np.float32), rng.integers(0, 2, 50)
+    runs = []
+    for distributed in (False, True):
+        m = model()
+        m.compile(optimizer=optim.SGD(m.parameters(), lr=0.1, momentum=0.9), loss="sparse_categorical_crossentropy",
+                  from_logits=True)
+        tg.manual_seed(1)
+        h = m.fit(x, y, batch_size=8, epochs=2, validation_split=0.2, verbose=0, distributed=distributed,
+                  checkpoint=str(tmp_path / f"{distributed}.npz"))
+        runs.append((m, h))
+    (a, ha), (b, hb) = runs
+    for k, v in a.state_dict().items():
+        np.testing.assert_array_equal(b.state_dict()[k], v, err_msg=k)
+    assert ha.history == hb.history and hb.allreduce_ms == [0.0, 0.0]
+    assert type(b.optimizer) is optim.SGD                      # the model keeps the unwrapped optimizer
+    assert dist.is_initialized() and dist.size() == 1

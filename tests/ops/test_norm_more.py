@@ -82,3 +82,14 @@ def test_bad_input(call, kind, words):
         call()
     for w in words:
         assert w in str(info.value), str(info.value)
+
+
+def test_group_norm_of_an_empty_batch_is_empty_as_in_torch():
+    x = tg.tensor(np.zeros((0, 4, 3, 3), np.float32), requires_grad=True)
+    w = tg.tensor(np.ones(4, np.float32), requires_grad=True)
+    with tg.Tape() as tape:
+        y = tg.group_norm(x, 2, weight=w)
+        loss = y.sum()
+    tape.backward(loss)
+    assert y.shape == (0, 4, 3, 3) and x.grad.shape == (0, 4, 3, 3)
+    np.testing.assert_array_equal(w.grad, np.zeros(4, np.float32))

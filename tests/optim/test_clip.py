@@ -73,3 +73,14 @@ def test_clip_argument_errors():
         optim.clip_grad_value(ps, -1)
     with pytest.raises(TypeError, match=r"clip_grad_value: params\[0\] is a ndarray, expected a tensor"):
         optim.clip_grad_value([np.ones(2)], 1.0)
+
+
+def test_clip_grad_norm_of_float32_grads_sums_in_float64():
+    big = nn.Parameter(np.zeros(3, np.float32))
+    big.grad = np.full(3, 3e20, np.float32)                    # squares overflow float32, not float64
+    small = nn.Parameter(np.zeros(1000, np.float32))
+    small.grad = np.full(1000, 1e-3, np.float32)
+    total = optim.clip_grad_norm([big, small], 1.0)
+    assert total == pytest.approx(math.sqrt(3 * float(np.float32(3e20)) ** 2 + 1000 * float(np.float32(1e-3)) ** 2),
+                                  rel=1e-12)
+    assert big.grad.dtype == np.float32 and np.isfinite(big.grad).all()

@@ -136,6 +136,11 @@ def test_schedule_argument_errors():
         (lambda: optim.ReduceLROnPlateau(o, threshold_mode="x"), ValueError, "ReduceLROnPlateau: threshold_mode"),
         (lambda: optim.ReduceLROnPlateau(o).step("bad"), TypeError, "ReduceLROnPlateau.step: metric must be a"),
         (lambda: optim.StepLR(object(), 2), TypeError, "StepLR: expected a tapegraph optimizer"),
+        (lambda: optim.StepLR(o, 2, gamma=math.inf), ValueError, "StepLR: gamma must be finite, got inf"),
+        (lambda: optim.ExponentialLR(o, gamma=math.inf), ValueError, "ExponentialLR: gamma must be finite"),
+        (lambda: optim.ExponentialLR(o, gamma=0), ValueError, r"ExponentialLR: gamma must be positive, got 0\.0"),
+        (lambda: optim.ExponentialLR(o, gamma="0.9"), TypeError, "ExponentialLR: gamma must be a number"),
+        (lambda: optim.OneCycleLR(o, 0.1, 5, div_factor=0), ValueError, "OneCycleLR: div_factor must be positive"),
     ]:
         with pytest.raises(err, match=msg):
             call()
