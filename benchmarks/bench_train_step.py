@@ -1,6 +1,10 @@
 """Whole training steps of the MNIST CNN (conv32-relu-pool-conv64-relu-pool-dense128-relu-dense10, softmax
 cross-entropy, SGD with momentum) in tapegraph and in PyTorch, same architecture, same thread count, same run.
 
+Both engines share this pytest process: torch's OpenMP pool and OpenBLAS's threads then contend, and torch runs
+under whatever allocator settings the process has, so these ratios are indicative only. Compare engines with
+``benchmarks/steps.py`` (one process per engine and repeat; README "Performance").
+
     python -m pytest benchmarks/bench_train_step.py --benchmark-only --benchmark-group-by=param:batch
 """
 import numpy as np

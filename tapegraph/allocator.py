@@ -1,13 +1,13 @@
-"""Keep freed activation buffers in the process instead of handing them back to the OS after every op.
+"""Opt-in: keep freed blocks in the process instead of handing them back to the OS after every op.
 
-A training step allocates and frees the same large arrays (activations, im2col columns, gradients) every step.
 glibc's malloc serves blocks above M_MMAP_THRESHOLD with fresh mmap()s and unmaps them on free, and trims the heap
-top above M_TRIM_THRESHOLD, so every step page-faults its working set back in. Measured on the 2-core reference
-machine, MNIST CNN step at batch 64 float32: 35 ms with glibc's defaults, 16 ms after ``tune()``. The price is a
-resident size that stays at the step's peak instead of shrinking between steps.
+top above M_TRIM_THRESHOLD, so a program that allocates and frees the same large arrays every step page-faults
+them back in every step. ``tune()`` raises both thresholds for the whole process (glibc only; a no-op elsewhere).
 
-``import tapegraph`` calls ``tune()`` once (glibc only; a no-op elsewhere). Set ``TAPEGRAPH_MALLOC_TUNING=0`` in the
-environment to leave malloc alone.
+tapegraph no longer needs it: the hot ops reuse their large arrays across steps themselves
+(``tapegraph.buffers``), so ``import tapegraph`` leaves malloc alone. Call ``tapegraph.allocator.tune()`` (or set
+``TAPEGRAPH_MALLOC_TUNING=1`` before the import) for other array-heavy code in the same process; it costs a
+resident size that stays at the peak instead of shrinking.
 """
 from __future__ import annotations
 
@@ -41,5 +41,6 @@ def tune(mmap_threshold: int = MMAP_THRESHOLD, trim_threshold: int = TRIM_THRESH
 
 
 def _tune_on_import():
-    if os.environ.get("TAPEGRAPH_MALLOC_TUNING", "1") != "0":
+    """Only when asked: TAPEGRAPH_MALLOC_TUNING=1 in the environment."""
+    if os.environ.get("TAPEGRAPH_MALLOC_TUNING", "0") == "1":
         tune()

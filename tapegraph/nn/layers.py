@@ -424,7 +424,7 @@ def _pool_padding(padding, who):
 
 def _bool(v, what, who):
     if not isinstance(v, (bool, np.bool_)):
-        raise ValueError(f"{who}: {what} must be a bool, got {v!r}")
+        raise TypeError(f"{who}: {what} must be a bool, got {v!r}")
     return bool(v)
 
 

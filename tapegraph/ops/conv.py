@@ -38,8 +38,10 @@ import threading
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from .. import buffers
 from ..function import Function, op_error
 from ..tape import dtype_shapes
+from ..threads import for_blocks, map_blocks
 
 # Optional: scipy.fft runs on several threads; numpy.fft is the fallback (and is tested). Imported on first use
 # (``_fft_module``), so ``import tapegraph`` never loads scipy; None means numpy.
@@ -119,8 +121,11 @@ def _pad(x: np.ndarray, pads: tuple, value=0) -> np.ndarray:
     if t == b == l == r == 0:
         return x
     n, c, h, w = x.shape
-    shape = (n, c, h + t + b, w + l + r)
-    out = np.full(shape, value, dtype=x.dtype) if value else np.zeros(shape, dtype=x.dtype)
+    out = buffers.empty_in_order_of(x, (n, c, h + t + b, w + l + r), x.dtype)     # reused across steps
+    out[:, :, :t] = value                                              # the border only: the rest is x
+    out[:, :, t + h:] = value
+    out[:, :, t:t + h, :l] = value
+    out[:, :, t:t + h, l + w:] = value
     out[:, :, t:t + h, l:l + w] = x
     return out
 
@@ -310,11 +315,13 @@ def _gemm_forward(x, w, b, pads, st, dl, out_hw, groups, keep_cols):
     win = _windows(_pad(x, pads), (kh, kw), out_hw, st, dl)           # (C, KH, KW, N, Ho, Wo) view
     w3 = w.reshape(groups, f // groups, q)                             # (G, Fg, Cg*KH*KW)
     cols = None
+    out = buffers.empty((groups, f // groups, m), x.dtype)            # (G, Fg, N*Ho*Wo), reused across steps
     if keep_cols:
-        cols = win.reshape(groups, q, m)                               # (G, Cg*KH*KW, N*Ho*Wo): the one copy
-        out = np.matmul(w3, cols)                                      # (G, Fg, N*Ho*Wo)
+        cols6 = buffers.empty(win.shape, x.dtype)                      # the one copy, a batch block per thread
+        map_blocks(np.copyto, cols6, win, order=(3, 0, 1, 2, 4, 5))
+        cols = cols6.reshape(groups, q, m)                             # (G, Cg*KH*KW, N*Ho*Wo)
+        np.matmul(w3, cols, out=out)
     else:
-        out = np.empty((groups, f // groups, m), dtype=x.dtype)        # (G, Fg, N*Ho*Wo)
         nb = _chunk(c * kh * kw * ho * wo, n)
         for n0 in range(0, n, nb):
             n1 = min(n, n0 + nb)
@@ -336,11 +343,11 @@ def _gemm_input_grad(grad, w, in_hw, pads, st, dl, groups, per_offset):
     c, fg, m = cg * groups, f // groups, n * ho * wo
     g3 = _f_major(grad, groups)                                        # (G, Fg, N*Ho*Wo)
     hp, wp = in_hw[0] + sum(pads[0]), in_hw[1] + sum(pads[1])
-    buf = np.zeros((c, n, hp, wp), dtype=grad.dtype)                   # (C, N, Hp, Wp)
+    buf = buffers.zeros((c, n, hp, wp), grad.dtype)                    # (C, N, Hp, Wp), reused across steps
     dxp = buf.transpose(1, 0, 2, 3)                                    # (N, C, Hp, Wp) view
     if per_offset:
         w5 = w.reshape(groups, fg, cg, kh, kw)
-        tmp = np.empty((groups, cg, m), dtype=grad.dtype)              # (G, Cg, N*Ho*Wo)
+        tmp = buffers.empty((groups, cg, m), grad.dtype)               # (G, Cg, N*Ho*Wo)
         for i in range(kh):
             for j in range(kw):
                 np.matmul(w5[:, :, :, i, j].transpose(0, 2, 1), g3, out=tmp)
@@ -348,17 +355,21 @@ def _gemm_input_grad(grad, w, in_hw, pads, st, dl, groups, per_offset):
     else:
         w3t = w.reshape(groups, fg, cg * kh * kw).transpose(0, 2, 1)   # (G, Cg*KH*KW, Fg)
         nb = _chunk(c * kh * kw * ho * wo, n)
-        flat = np.empty(c * kh * kw * min(nb, n) * ho * wo, dtype=grad.dtype)
+        flat = buffers.empty(c * kh * kw * min(nb, n) * ho * wo, grad.dtype)
         for n0 in range(0, n, nb):
             n1 = min(n, n0 + nb)
             mm = (n1 - n0) * ho * wo
             dcols = np.matmul(w3t, g3[:, :, n0 * ho * wo:n0 * ho * wo + mm],
                               out=flat[:c * kh * kw * mm].reshape(groups, cg * kh * kw, mm))
             dcols = dcols.reshape(c, kh, kw, n1 - n0, ho, wo)
-            part = dxp[n0:n1]
-            for i in range(kh):
-                for j in range(kw):
-                    part[_window(i, j, (ho, wo), st, dl)] += dcols[:, i, j].transpose(1, 0, 2, 3)
+            part = buf[:, n0:n1]                                       # (C, nb, Hp, Wp)
+
+            def col2im(c0, c1, dcols=dcols, part=part):                # channel blocks, one per thread
+                dst = part[c0:c1].transpose(1, 0, 2, 3)
+                for i in range(kh):
+                    for j in range(kw):
+                        dst[_window(i, j, (ho, wo), st, dl)] += dcols[c0:c1, i, j].transpose(1, 0, 2, 3)
+            for_blocks(col2im, c, kh * kw * (n1 - n0) * ho * wo)
     return _crop(dxp, pads)
 
 
@@ -474,7 +485,11 @@ def _as_f_major(grad):
     """The (N, F, Ho, Wo) gradient as a view of an F-major buffer (copied once if it is not), so that every GEMM
     below reshapes it for free."""
     gf = grad.transpose(1, 0, 2, 3)
-    return grad if gf.flags.c_contiguous else np.ascontiguousarray(gf).transpose(1, 0, 2, 3)
+    if gf.flags.c_contiguous:
+        return grad
+    out = buffers.empty(gf.shape, grad.dtype)
+    np.copyto(out, gf)
+    return out.transpose(1, 0, 2, 3)
 
 
 def _bias_grad(grad):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import buffers
 from ..function import Function, op_error
 
 
@@ -42,13 +43,16 @@ class BatchNorm(Function):
             if m < 2:
                 raise op_error("batch_norm", "batch statistics need more than one value per channel", x)
             mu = x.mean(axis=axes, keepdims=True)
-            xhat = x - mu                                           # centred, normalised in place below
-            sq = np.square(xhat)
+            # large arrays: outputs and scratch from tapegraph.buffers, in x's memory order (reused across steps)
+            big = x.nbytes >= buffers.MIN_BYTES
+            xhat = np.subtract(x, mu, out=buffers.empty_in_order_of(x, x.shape, x.dtype) if big else None)
+            sq = np.square(xhat, out=buffers.empty_in_order_of(x, x.shape, x.dtype) if big else None)
             v = sq.mean(axis=axes, keepdims=True)
             del sq
             inv_std = 1 / np.sqrt(v + epsilon)
-            xhat *= inv_std
-            out = xhat * gamma.reshape(shape)
+            xhat *= inv_std                                         # centred, now normalised in place
+            out = np.multiply(xhat, gamma.reshape(shape),
+                              out=buffers.empty_in_order_of(x, x.shape, x.dtype) if big else None)
             out += beta.reshape(shape)
             ctx.training, ctx.count = True, m
             ctx.save_for_backward(xhat, inv_std, gamma)
@@ -71,7 +75,10 @@ class BatchNorm(Function):
         if ctx.training:
             xhat, inv_std, gamma = ctx.saved
             g_sum = dbeta if dbeta is not None else grad.sum(axis=axes)
-            gx_sum = (grad * xhat).sum(axis=axes)
+            big = grad.nbytes >= buffers.MIN_BYTES and grad.shape == xhat.shape
+            t = np.multiply(grad, xhat, out=buffers.empty_in_order_of(xhat, xhat.shape, grad.dtype) if big else None)
+            gx_sum = t.sum(axis=axes)
+            del t
             dx = _batch_norm_dx(grad, xhat, gamma, inv_std, g_sum, gx_sum, ctx.count, shape) if nx else None
             return dx, (gx_sum if ng else None), dbeta
         x, mean, inv_std, scale = ctx.saved

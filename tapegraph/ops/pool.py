@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import buffers
 from ..function import Function, op_error
+from ..threads import map_blocks, memory_order
 from .conv import _crop, _pad, _pair, _same_pad, _window, _with_shapes
 
 
@@ -83,10 +85,9 @@ def _full_pads(pads, extra):
 
 def _alloc_like(like, shape, dtype, zero):
     """An array of ``shape`` whose axes lie in memory in the order of ``like``'s (a conv output is (N, C, H, W) over
-    (C, N, H, W) memory): gradients keep the layout of the activations, so the ops before need no copies."""
-    order = sorted(range(like.ndim), key=lambda a: -like.strides[a])          # outermost axis first
-    buf = (np.zeros if zero else np.empty)([shape[a] for a in order], dtype=dtype)
-    return buf.transpose(np.argsort(order))
+    (C, N, H, W) memory): gradients keep the layout of the activations, so the ops before need no copies. Large
+    ones are reused across steps (tapegraph.buffers)."""
+    return buffers.empty_in_order_of(like, shape, dtype, zero=zero)
 
 
 def _window_views(xp, k, out_hw, st, d=(1, 1)):
@@ -96,7 +97,7 @@ def _window_views(xp, k, out_hw, st, d=(1, 1)):
 
 def _first_copy(views):
     """A dense copy of the first offset's view, in the input's memory order: the running result of a pool."""
-    out = np.empty_like(views[0])
+    out = _alloc_like(views[0], views[0].shape, views[0].dtype, zero=False)
     np.copyto(out, views[0])
     return out
 
@@ -110,25 +111,35 @@ def _max_forward(x, k, st, d, full, out_hw, want_arg):
     window order; a window holding NaN outputs NaN and its argmax is its last NaN (PyTorch's rule)."""
     xp = _pad(x, full, -np.inf)                                        # Function.apply guarantees a float x
     views = _window_views(xp, k, out_hw, st, d)
-    out = _first_copy(views)                                           # (N, C, Ho, Wo), x's memory order
+    out = _alloc_like(views[0], views[0].shape, views[0].dtype, zero=False)   # (N, C, Ho, Wo), x's memory order
+    order = memory_order(out)
     if not want_arg:
-        for v in views[1:]:
-            np.maximum(out, v, out=out)                                # propagates NaN
+        def running_max(o, *vs):
+            np.copyto(o, vs[0])
+            for v in vs[1:]:
+                np.maximum(o, v, out=o)                                # propagates NaN
+        map_blocks(running_max, out, *views, order=order)
         return out, None, xp.shape
     # Branch-free (masked copies are slow on random masks): offsets grow, so arg = max(arg, o * (cand > running
     # max)); strict > keeps the earlier offset on ties. Each candidate view (strided: no SIMD) is copied once into a
     # dense buffer in out's memory order; the four ufuncs then run on dense arrays (~10x faster than on the view).
+    # A block of the batch at a time (map_blocks), so the block's arrays stay in cache across the offsets.
     itype = np.uint8 if len(views) <= 256 else np.int32
-    arg = np.zeros(out.shape, dtype=itype)
-    upd = np.empty(out.shape, dtype=bool)
-    step = np.empty(out.shape, dtype=itype)
-    cand = np.empty_like(out)
-    for o, v in enumerate(views[1:], 1):
-        np.copyto(cand, v)
-        np.greater(cand, out, out=upd)
-        np.multiply(upd, itype(o), out=step)
-        np.maximum(arg, step, out=arg)
-        np.maximum(out, cand, out=out)
+    arg = _alloc_like(out, out.shape, itype, zero=False)               # all in out's memory order
+    upd = _alloc_like(out, out.shape, np.bool_, zero=False)
+    step = _alloc_like(out, out.shape, itype, zero=False)
+    cand = _alloc_like(out, out.shape, out.dtype, zero=False)
+
+    def running_argmax(o, a, u, s, c, *vs):
+        np.copyto(o, vs[0])
+        a.fill(0)
+        for off, v in enumerate(vs[1:], 1):
+            np.copyto(c, v)
+            np.greater(c, o, out=u)
+            np.multiply(u, itype(off), out=s)
+            np.maximum(a, s, out=a)
+            np.maximum(o, c, out=o)
+    map_blocks(running_argmax, out, arg, upd, step, cand, *views, order=order)
     if out.size and np.isnan(out).any():                               # rare: redo the argmax with NaN as the max
         best = _first_copy(views)
         arg[...] = 0
@@ -155,16 +166,23 @@ def _max_scatter(grad, arg, k, st, d, out_hw, padded, dtype):
     tiled = (st == k and d == (1, 1)
              and all(o * kk == p for o, kk, p in zip(out_hw, k, padded[2:])))   # every cell written once
     dxp = _alloc_like(arg, padded, dtype, zero=not tiled)
-    hit = np.empty(arg.shape, dtype=bool)
-    tmp = np.empty(arg.shape, dtype=dtype) if overlap else None
-    for o, (i, j) in enumerate(_offsets(k)):
-        np.equal(arg, o, out=hit)
-        view = dxp[_window(i, j, out_hw, st, d)]
-        if overlap:
-            np.multiply(grad, hit, out=tmp)
-            view += tmp
-        else:
-            np.multiply(grad, hit, out=view)                           # disjoint windows: each cell written once
+    hit = _alloc_like(arg, arg.shape, np.bool_, zero=False)
+    tmp = _alloc_like(arg, arg.shape, dtype, zero=False) if overlap else None
+    targets = [dxp[_window(i, j, out_hw, st, d)] for i, j in _offsets(k)]
+    order = memory_order(arg)
+
+    def scatter(g, a, h, t, *views):
+        for o, view in enumerate(views):
+            np.equal(a, o, out=h)
+            if overlap:
+                np.multiply(g, h, out=t)
+                view += t
+            else:
+                np.multiply(g, h, out=view)                           # disjoint windows: each cell written once
+    if overlap and order[0] not in (0, 1):
+        scatter(grad, arg, hit, tmp, *targets)                         # spatial blocks would share cells
+    else:
+        map_blocks(scatter, grad, arg, hit, arg if tmp is None else tmp, *targets, order=order)
     return dxp
 
 
@@ -230,11 +248,19 @@ class AvgPool2d(Function):
         full = _full_pads(pads, extra)
         xp = _pad(x, full)
         views = _window_views(xp, k, out_hw, st)
-        out = _first_copy(views)
-        for v in views[1:]:
-            np.add(out, v, out=out)
+        out = _alloc_like(views[0], views[0].shape, views[0].dtype, zero=False)
         count = _avg_divisor(x.shape[2:], pads, k, st, out_hw, count_include_pad, x.dtype)
-        out /= count
+        scalar = np.ndim(count) == 0
+
+        def window_sum(o, *vs):
+            np.copyto(o, vs[0])
+            for v in vs[1:]:
+                np.add(o, v, out=o)
+            if scalar:
+                o /= count
+        map_blocks(window_sum, out, *views, order=memory_order(out))
+        if not scalar:
+            out /= count
         ctx.count = count
         ctx.geom = (k, st, full, out_hw, xp.shape)
         return out
@@ -242,7 +268,19 @@ class AvgPool2d(Function):
     @staticmethod
     def backward(ctx, grad):
         k, st, full, out_hw, padded = ctx.geom
-        g = grad / ctx.count
+        count = ctx.count
+        tiled = st == k and all(o * kk == p for o, kk, p in zip(out_hw, k, padded[2:]))   # every cell once
+        if tiled and np.ndim(count) == 0:
+            # disjoint windows: each offset's view gets grad / count written once, no zero fill, no temporary
+            dxp = _alloc_like(grad, padded, grad.dtype, zero=False)
+            inv = grad.dtype.type(1 / count)
+
+            def spread(g, *views):
+                for view in views:
+                    np.multiply(g, inv, out=view)
+            map_blocks(spread, grad, *[dxp[_window(i, j, out_hw, st, (1, 1))] for i, j in _offsets(k)])
+            return (_crop(dxp, full),)
+        g = grad / count
         dxp = np.zeros(padded, dtype=g.dtype)
         for i, j in _offsets(k):
             view = dxp[_window(i, j, out_hw, st, (1, 1))]

@@ -48,9 +48,9 @@ def test_impossible_parameter_shapes_raise_memoryerror_naming_the_layer(make, x)
 
 @pytest.mark.parametrize("v", ["x", None, 0.5, np.array([True, False])])
 def test_dense_and_conv_use_bias_must_be_bool(v):
-    with pytest.raises(ValueError, match="Dense: use_bias must be a bool"):
+    with pytest.raises(TypeError, match="Dense: use_bias must be a bool"):
         nn.Dense(3, use_bias=v)
-    with pytest.raises(ValueError, match="Conv2D: use_bias must be a bool"):
+    with pytest.raises(TypeError, match="Conv2D: use_bias must be a bool"):
         nn.Conv2D(3, 3, use_bias=v)
 
 
