@@ -7,7 +7,8 @@
 ``test.bin``), directly or in ``cifar-100-python``/``cifar-100-binary`` (https://www.cs.toronto.edu/~kriz/cifar.html).
 The training loop is written out with an explicit tape instead of ``model.fit``, so that each batch is augmented
 (random 32x32 crop of the 4-pixel zero-padded image, random left-right flip) by a DataLoader transform.
-Writes OUT/cifar100_cnn.npz (weights) and OUT/cifar100_history.json (per-epoch metrics).
+Writes OUT/cifar100_cnn.npz (weights), OUT/cifar100_history.json (per-epoch metrics), OUT/cifar100_curves.png
+(matplotlib) and OUT/cifar100_step.svg / _step_backward.svg (one training step; .dot sources without Graphviz).
 """
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ import numpy as np
 
 import tapegraph as tg
 from tapegraph import losses, nn, optim
+
+if __package__:
+    from .mnist import render_step, save_curves
+else:  # run as a script: examples/ is sys.path[0]
+    from mnist import render_step, save_curves
 
 
 def build_model(n_classes: int = 100, width: int = 32) -> nn.Sequential:
@@ -133,6 +139,17 @@ def main(argv=None):
     if history:
         print(f"test accuracy {history[-1]['test_accuracy']:.2%} after {args.epochs} epochs")
     print(f"saved weights to {weights} and metrics to {os.path.join(args.out, 'cifar100_history.json')}")
+    xb = tg.data.standardize(x_train[:args.batch_size], mean, std)[0]
+    tape, written = render_step(model, loss_fn, xb, y_train[:args.batch_size], args.out, name="cifar100",
+                                title="CIFAR-100 CNN: one training step")
+    print(f"graph of one training step ({len(tape)} ops): {', '.join(written)}")
+    if history:
+        curves = {k: [h[src] for h in history] for k, src in (("loss", "loss"), ("accuracy", "accuracy"),
+                                                              ("val_loss", "test_loss"),
+                                                              ("val_accuracy", "test_accuracy"))}
+        path = save_curves(curves, os.path.join(args.out, "cifar100_curves.png"))
+        if path:
+            print(f"training curves: {path}")
     return history
 
 
