@@ -11,17 +11,13 @@ import numpy as np
 import pytest
 
 import tapegraph as tg
-from tapegraph import losses, nn, optim
+from step_models import _tg_models
+from tapegraph import losses, optim
 
 BATCHES = [64, 256]
 
 
-def mnist_cnn():
-    return nn.Sequential([
-        nn.Conv2D(32, 3), nn.ReLU(), nn.MaxPool2D(2),
-        nn.Conv2D(64, 3), nn.ReLU(), nn.MaxPool2D(2),
-        nn.Flatten(), nn.Dense(128), nn.ReLU(), nn.Dense(10),
-    ], input_shape=(1, 28, 28))
+mnist_cnn = _tg_models()["mnist_cnn"]                  # the model steps.py times (benchmarks/step_models.py)
 
 
 def batch_data(batch):
