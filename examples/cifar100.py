@@ -19,14 +19,14 @@ import os
 import sys
 import time
 
-import numpy as np
-
 import tapegraph as tg
 from tapegraph import losses, nn, optim
 
 if __package__:
+    from .fashion_resnet import train_epoch
     from .mnist import render_step, save_curves
 else:  # run as a script: examples/ is sys.path[0]
+    from fashion_resnet import train_epoch
     from mnist import render_step, save_curves
 
 
@@ -51,26 +51,6 @@ def augment(mean, std):
         tg.data.random_flip,
         lambda xb: tg.data.standardize(xb, mean, std)[0],
     ])
-
-
-def train_epoch(model, loader, loss_fn, opt, log_every, epoch_label):
-    """One pass over ``loader`` with an explicit tape per step; returns (mean loss, accuracy, images)."""
-    model.train()
-    seen, loss_sum, right = 0, 0.0, 0
-    for step, (xb, yb) in enumerate(loader, 1):
-        with tg.Tape() as tape:
-            logits = model(xb)
-            loss = loss_fn(logits, yb)
-        tape.backward(loss)
-        opt.step()
-        opt.zero_grad()
-        seen += len(yb)
-        loss_sum += float(loss.data) * len(yb)
-        right += int(np.count_nonzero(logits.data.argmax(axis=1) == yb))
-        if log_every and (step % log_every == 0 or step == len(loader)):
-            print(f"{epoch_label} step {step}/{len(loader)} - loss: {loss_sum / seen:.4f} - "
-                  f"accuracy: {right / seen:.4f}", flush=True)
-    return loss_sum / seen, right / seen, seen
 
 
 def main(argv=None):

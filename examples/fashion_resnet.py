@@ -99,8 +99,9 @@ def augment(pad: int, flip: bool = True):
     return tg.data.Compose(steps + ([tg.data.random_flip] if flip else []))
 
 
-def train_epoch(model, loader, loss_fn, opt, schedule, log_every, epoch_label):
-    """One pass over ``loader``, an explicit tape per step, the schedule stepped per batch; (loss, accuracy)."""
+def train_epoch(model, loader, loss_fn, opt, log_every, epoch_label, schedule=None):
+    """One pass over ``loader``, an explicit tape per step, ``schedule`` (if any) stepped per batch;
+    (mean loss, accuracy, images). cifar100.py uses it too."""
     model.train()
     seen, loss_sum, right = 0, 0.0, 0
     t0 = time.perf_counter()
@@ -111,14 +112,15 @@ def train_epoch(model, loader, loss_fn, opt, schedule, log_every, epoch_label):
         tape.backward(loss)
         opt.step()
         opt.zero_grad()
-        schedule.step()
+        if schedule is not None:
+            schedule.step()
         seen += len(yb)
         loss_sum += float(loss.data) * len(yb)
         right += int(np.count_nonzero(logits.data.argmax(axis=1) == yb))
         if log_every and (step % log_every == 0 or step == len(loader)):
             dist.print_primary(f"{epoch_label} step {step}/{len(loader)} - loss: {loss_sum / seen:.4f} - accuracy: "
                   f"{right / seen:.4f} - {seen / (time.perf_counter() - t0):.0f} img/s", flush=True)
-    return loss_sum / seen, right / seen
+    return loss_sum / seen, right / seen, seen
 
 
 def main(argv=None):
@@ -168,8 +170,8 @@ def main(argv=None):
     times = []
     for epoch in range(args.epochs):
         t0 = time.perf_counter()
-        loss, acc = train_epoch(model, loader, loss_fn, opt, schedule, args.log_every,
-                                f"Epoch {epoch + 1}/{args.epochs}")
+        loss, acc, _ = train_epoch(model, loader, loss_fn, opt, args.log_every, f"Epoch {epoch + 1}/{args.epochs}",
+                                   schedule)
         times.append(time.perf_counter() - t0)
         loss, acc = (dist.average_logs({"loss": loss, "accuracy": acc})[k] for k in ("loss", "accuracy"))
         dist.broadcast_buffers(model)           # rank 0's BatchNorm statistics everywhere: identical models
