@@ -127,6 +127,29 @@ def test_random_grouped_sweep_matches_reference(n, cg, fg, groups, h, w, k, s, d
             np.testing.assert_allclose(a, r, rtol=1e-9, atol=1e-9, err_msg=algo)
 
 
+# (C, F, groups, K, padding, dilation): stride 1 with Fg <= Cg, where the input gradient runs as a correlation
+CORRELATED_DX = [(4, 4, 1, 3, 1, 1), (6, 3, 3, 3, ((0, 2), (1, 0)), 1), (4, 2, 2, 3, 2, 2), (3, 3, 1, (2, 3), 0, 1),
+                 (5, 5, 1, 1, 0, 1), (4, 4, 2, 3, ((2, 0), (0, 2)), (1, 2))]
+
+
+@pytest.mark.parametrize("cfg", CORRELATED_DX, ids=[str(i) for i in range(len(CORRELATED_DX))])
+def test_input_gradient_by_correlation_matches_col2im_and_reference(cfg, monkeypatch):
+    c, f, g, k, p, d = cfg
+    kh, kw = (k, k) if isinstance(k, int) else k
+    rng = np.random.default_rng(5)
+    x, wt, b = rng.standard_normal((2, c, 7, 6)), rng.standard_normal((f, c // g, kh, kw)), rng.standard_normal(f)
+    taken = []
+    real = conv_mod._correlate_input_grad
+    monkeypatch.setattr(conv_mod, "_correlate_input_grad", lambda *a: taken.append(real(*a)) or taken[-1])
+    y, up, got, attrs = _run(tg.conv2d, (x, wt, b), padding=p, dilation=d, groups=g, algorithm="im2col")
+    assert taken == [True]
+    monkeypatch.setattr(conv_mod, "_correlate_input_grad", lambda *a: False)
+    _, _, col2im, _ = _run(tg.conv2d, (x, wt, b), padding=p, dilation=d, groups=g, algorithm="im2col")
+    _, grads = naive_grouped(x, wt, b, attrs["stride"], attrs["padding"], attrs["dilation"], g)
+    np.testing.assert_allclose(got[0], grads(up)[0], rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(got[0], col2im[0], rtol=1e-10, atol=1e-10)
+
+
 def test_groups_one_is_the_plain_convolution():
     x, w = rand(2, 3, 6, 6), rand(4, 3, 3, 3, seed=1)
     for algo in ("im2col", "sliding", "fft"):
