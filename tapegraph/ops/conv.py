@@ -52,9 +52,12 @@ ALGORITHMS = ("auto", "sliding", "im2col", "fft", "depthwise")
 WEIGHT_GRADS = (None, "gemm", "fft")
 # im2col keeps its columns between forward and backward; above this size "auto" uses the sliding path instead.
 IM2COL_MAX_BYTES = 128 << 20
-# GEMM paths copy and multiply the columns of about this many elements at a time (a chunk stays in cache between its
-# copy and its GEMM; 1M beat 256K and 4M on 16-64 channel 3x3 convs, PERF-NOTES); the sliding path never holds more.
-SLIDING_CHUNK_ELEMS = 1 << 20
+# The sliding path materialises at most about this many column elements at a time (also the input gradient's
+# col2im chunk: 4M beat 1M there, 62 vs 73 ms for 32 -> 64 channels at batch 256).
+SLIDING_CHUNK_ELEMS = 1 << 22
+# The forward copies and multiplies the columns of about this many elements at a time: a chunk stays in cache
+# between its copy and its GEMM (1M beat 256K and 4M on 16-64 channel 3x3 convs).
+FORWARD_CHUNK_ELEMS = 1 << 20
 # Process-wide: key (x shape, w shape, stride, padding, dilation, dtype) -> algorithm chosen by "auto".
 AUTO_CHOICES: dict = {}
 FFT_WORKERS = max(1, min(os.cpu_count() or 1, 4))
@@ -295,9 +298,9 @@ def _choose(x, w, out_hw, pads, stride, dilation, groups=1) -> tuple:
 # -- grouped GEMM and depthwise kernels, shared by conv2d, conv_transpose2d and conv1d ------------------------------
 # Groups are a leading batch axis of every GEMM: channels (C) split as (G, C/G), filters (F) as (G, F/G), so one
 # np.matmul over (G, ...) stacks does every group; groups=1 is the same code with G = 1.
-def _chunk(per_image: int, n: int) -> int:
-    """Images per chunk so that a chunk's columns hold about SLIDING_CHUNK_ELEMS elements."""
-    return max(1, min(n, SLIDING_CHUNK_ELEMS // max(per_image, 1)))
+def _chunk(per_image: int, n: int, elems: int = SLIDING_CHUNK_ELEMS) -> int:
+    """Images per chunk so that a chunk's columns hold about ``elems`` elements."""
+    return max(1, min(n, elems // max(per_image, 1)))
 
 
 def _f_major(grad, groups):
@@ -318,7 +321,7 @@ def _gemm_forward(x, w, b, pads, st, dl, out_hw, groups, keep_cols):
     win = _windows(_pad(x, pads), (kh, kw), out_hw, st, dl)           # (C, KH, KW, N, Ho, Wo) view
     w3 = w.reshape(groups, f // groups, q)                             # (G, Fg, Cg*KH*KW)
     out = buffers.empty((groups, f // groups, m), x.dtype)            # (G, Fg, N*Ho*Wo), reused across steps
-    nb = _chunk(c * kh * kw * hw, n)
+    nb = _chunk(c * kh * kw * hw, n, FORWARD_CHUNK_ELEMS)
     cols = None
     if keep_cols:
         cols6 = buffers.empty(win.shape, x.dtype)                      # the one copy
@@ -353,7 +356,9 @@ def _gemm_input_grad(grad, w, in_hw, pads, st, dl, groups, per_offset):
         # stride 1: dx is grad, padded by d*(k-1) - p, cross-correlated with the flipped kernel, filters and
         # channels swapped per group: conv2d's own forward, no col2im scatter
         wt = np.ascontiguousarray(w.reshape(groups, fg, cg, kh, kw)[..., ::-1, ::-1].transpose(0, 2, 1, 3, 4))
-        pads_t = tuple((d * (k - 1) - p0, d * (k - 1) - p1) for d, k, (p0, p1) in zip(dl, (kh, kw), pads))
+        # (rows past the last window, as conv_transpose2d's output_padding adds, get zeros: a larger bottom pad)
+        pads_t = tuple((d * (k - 1) - p0, size - o + p0)
+                       for d, k, (p0, _), size, o in zip(dl, (kh, kw), pads, in_hw, (ho, wo)))
         return _gemm_forward(grad, wt.reshape(c, fg, kh, kw), None, pads_t, (1, 1), dl, in_hw, groups, False)[0]
     g3 = _f_major(grad, groups)                                        # (G, Fg, N*Ho*Wo)
     hp, wp = in_hw[0] + sum(pads[0]), in_hw[1] + sum(pads[1])
@@ -630,9 +635,8 @@ def _conv_run(ctx, x, w, b, geo):
         out = _depthwise_forward(x, w, b, pads, st, dl, (ho, wo))
         ctx.save_for_backward(x if need_w else None, w if need_x else None)
         return out
-    out, cols = _gemm_forward(x, w, b, pads, st, dl, (ho, wo), groups, keep_cols=algo == "im2col")
-    if need_w and wg == "gemm":
-        ctx.cols = cols
+    keep = algo == "im2col" and need_w and wg == "gemm"               # columns only for a GEMM weight gradient
+    out, ctx.cols = _gemm_forward(x, w, b, pads, st, dl, (ho, wo), groups, keep_cols=keep)
     ctx.save_for_backward(x if (need_w and ctx.cols is None) else None, w if need_x else None)
     return out
 
@@ -825,7 +829,7 @@ class ConvTranspose2d(Function):
             cols = None
             if need[0]:
                 dx, cols = _gemm_forward(grad, w, None, pads, st, dl, in_hw, groups,
-                                         keep_cols=algo == "im2col")
+                                         keep_cols=algo == "im2col" and need[1])
             if need[1]:
                 dw = _gemm_weight_grad(grad, x, k, pads, st, dl, groups, cols)
         if len(need) > 2 and need[2]:

@@ -150,6 +150,23 @@ def test_input_gradient_by_correlation_matches_col2im_and_reference(cfg, monkeyp
     np.testing.assert_allclose(got[0], col2im[0], rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("algo", ["im2col", "sliding"])
+def test_batch_chunks_give_the_same_result(monkeypatch, algo):
+    """Chunk sizes of one element (each image its own chunk) against one chunk for the whole batch."""
+    rng = np.random.default_rng(8)
+    x, wt, b = rng.standard_normal((5, 4, 6, 7)), rng.standard_normal((4, 2, 3, 3)), rng.standard_normal(4)
+    runs = []
+    for elems in (1, 1 << 30):
+        monkeypatch.setattr(conv_mod, "FORWARD_CHUNK_ELEMS", elems)
+        monkeypatch.setattr(conv_mod, "SLIDING_CHUNK_ELEMS", elems)
+        y, up, got, _ = _run(tg.conv2d, (x, wt, b), padding=1, groups=2, algorithm=algo)
+        runs.append((y, *got))
+    ry, grads = naive_grouped(x, wt, b, (1, 1), ((1, 1), (1, 1)), (1, 1), 2)
+    for a, r, ref in zip(*runs, (ry, *grads(up))):
+        np.testing.assert_allclose(a, r, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(a, ref, rtol=1e-10, atol=1e-10)
+
+
 def test_groups_one_is_the_plain_convolution():
     x, w = rand(2, 3, 6, 6), rand(4, 3, 3, 3, seed=1)
     for algo in ("im2col", "sliding", "fft"):
