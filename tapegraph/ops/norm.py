@@ -43,19 +43,19 @@ class BatchNorm(Function):
             if m < 2:
                 raise op_error("batch_norm", "batch statistics need more than one value per channel", x)
             mu = x.mean(axis=axes, keepdims=True)
-            # large arrays: outputs and scratch from tapegraph.buffers, in x's memory order (reused across steps)
+            # Memory-bound on activations: 4 passes over x-sized arrays (mean, centre, sum of squares by einsum
+            # without a squared copy, scale; the shift in place). Keeps the centred xc, not xhat = xc * inv_std:
+            # backward folds inv_std into per-channel factors. Large arrays come from tapegraph.buffers in x's
+            # memory order (reused across steps).
             big = x.nbytes >= buffers.MIN_BYTES
-            xhat = np.subtract(x, mu, out=buffers.empty_in_order_of(x, x.shape, x.dtype) if big else None)
-            sq = np.square(xhat, out=buffers.empty_in_order_of(x, x.shape, x.dtype) if big else None)
-            v = sq.mean(axis=axes, keepdims=True)
-            del sq
+            xc = np.subtract(x, mu, out=buffers.empty_in_order_of(x, x.shape, x.dtype) if big else None)
+            v = (_channel_dot(xc, xc) / m).astype(x.dtype, copy=False).reshape(shape)
             inv_std = 1 / np.sqrt(v + epsilon)
-            xhat *= inv_std                                         # centred, now normalised in place
-            out = np.multiply(xhat, gamma.reshape(shape),
+            out = np.multiply(xc, gamma.reshape(shape) * inv_std,
                               out=buffers.empty_in_order_of(x, x.shape, x.dtype) if big else None)
             out += beta.reshape(shape)
             ctx.training, ctx.count = True, m
-            ctx.save_for_backward(xhat, inv_std, gamma)
+            ctx.save_for_backward(xc, inv_std, gamma)
             if batch_stats is not None:
                 batch_stats.update(mean=mu.reshape(c), var=v.reshape(c), count=m)
             return out
@@ -73,13 +73,10 @@ class BatchNorm(Function):
         nx, ng, nb = ctx.needs_input_grad[:3]
         dbeta = grad.sum(axis=axes) if nb else None
         if ctx.training:
-            xhat, inv_std, gamma = ctx.saved
+            xc, inv_std, gamma = ctx.saved
             g_sum = dbeta if dbeta is not None else grad.sum(axis=axes)
-            big = grad.nbytes >= buffers.MIN_BYTES and grad.shape == xhat.shape
-            t = np.multiply(grad, xhat, out=buffers.empty_in_order_of(xhat, xhat.shape, grad.dtype) if big else None)
-            gx_sum = t.sum(axis=axes)
-            del t
-            dx = _batch_norm_dx(grad, xhat, gamma, inv_std, g_sum, gx_sum, ctx.count, shape) if nx else None
+            gx_sum = (_channel_dot(grad, xc) * inv_std.reshape(-1)).astype(grad.dtype, copy=False)   # sum grad * xhat
+            dx = _batch_norm_dx(grad, xc, gamma, inv_std, g_sum, gx_sum, ctx.count, shape, inv_std) if nx else None
             return dx, (gx_sum if ng else None), dbeta
         x, mean, inv_std, scale = ctx.saved
         dx = grad * scale.reshape(shape) if nx else None
@@ -89,12 +86,24 @@ class BatchNorm(Function):
         return dx, dgamma, dbeta, None, None
 
 
-def _batch_norm_dx(grad, xhat, gamma, inv_std, g_sum, gx_sum, count, shape):
-    """dL/dx of training-mode batch norm: gamma * inv_std * (g - mean(g) - xhat * mean(g * xhat)), the means per
-    channel over ``count`` values whose sums are ``g_sum``/``gx_sum`` (sums over every rank for sync_batch_norm)."""
-    dx = grad - (g_sum / count).astype(grad.dtype, copy=False).reshape(shape)
-    dx -= xhat * (gx_sum / count).astype(grad.dtype, copy=False).reshape(shape)
-    dx *= gamma.reshape(shape) * inv_std
+def _channel_dot(a, b):
+    """Per-channel (axis 1) sum of a * b over (N, C) or (N, C, H, W), without an a * b temporary (float16
+    accumulates in float32)."""
+    sub = "nchw"[:a.ndim]
+    return np.einsum(f"{sub},{sub}->c", a, b, dtype=np.float32 if a.dtype.itemsize < 4 else None)
+
+
+def _batch_norm_dx(grad, xs, gamma, inv_std, g_sum, gx_sum, count, shape, xs_scale=1):
+    """dL/dx of training-mode batch norm: gamma * inv_std * (g - mean(g) - xhat * mean(g * xhat)), xhat = xs *
+    xs_scale (xs: xhat itself, or the centred input with xs_scale = inv_std); the means per channel over ``count``
+    values whose sums are ``g_sum``/``gx_sum`` (sums over every rank for sync_batch_norm)."""
+    dt = grad.dtype
+    big = grad.nbytes >= buffers.MIN_BYTES and grad.shape == xs.shape
+    dx = np.multiply(xs, ((gx_sum / count).reshape(shape) * xs_scale).astype(dt, copy=False),
+                     out=buffers.empty_in_order_of(grad, grad.shape, dt) if big else None)
+    np.subtract(grad, dx, out=dx)
+    dx -= (g_sum / count).astype(dt, copy=False).reshape(shape)
+    dx *= (gamma.reshape(shape) * inv_std).astype(dt, copy=False)
     return dx
 
 
