@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import buffers
 from ..function import Function
 
 
@@ -15,12 +16,21 @@ class _Elementwise(Function):
     promote_bool = True
 
 
+def _binary(ufunc, a, b):
+    """``ufunc(a, b)``; a large result (>= buffers.MIN_BYTES) goes into a pooled array in the larger input's memory
+    order (reused across steps: no fresh pages per step, and a conv output's (C, N, H, W) layout is kept)."""
+    big = a if a.size >= b.size else b
+    if big.nbytes < buffers.MIN_BYTES or (a.shape != b.shape and np.broadcast_shapes(a.shape, b.shape) != big.shape):
+        return ufunc(a, b)
+    return ufunc(a, b, out=buffers.empty_in_order_of(big, big.shape, np.result_type(a, b)))
+
+
 class Add(_Elementwise):
     name = "add"
 
     @staticmethod
     def forward(ctx, a, b):
-        return a + b
+        return _binary(np.add, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -32,7 +42,7 @@ class Sub(_Elementwise):
 
     @staticmethod
     def forward(ctx, a, b):
-        return a - b
+        return _binary(np.subtract, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -45,7 +55,7 @@ class Mul(_Elementwise):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a * b
+        return _binary(np.multiply, a, b)
 
     @staticmethod
     def backward(ctx, grad):
