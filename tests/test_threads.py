@@ -49,7 +49,8 @@ def test_map_blocks_splits_along_the_outermost_memory_axis(two_threads_small_blo
 
 
 def test_ops_agree_on_one_and_two_threads(monkeypatch):
-    """The threaded passes (pooling, activations, col2im) give the same numbers as the single-thread run."""
+    """The threaded passes (pooling, activations, col2im, batch_norm's channel blocks) give the same numbers as the
+    single-thread run."""
     monkeypatch.setattr(threads, "BLOCK_ELEMS", 256)
     monkeypatch.setattr(threads, "MIN_PARALLEL_ELEMS", 0)
     monkeypatch.setattr(buffers, "MIN_BYTES", 0)             # small arrays take the pooled, blocked paths too
@@ -57,14 +58,18 @@ def test_ops_agree_on_one_and_two_threads(monkeypatch):
     x = rng.standard_normal((6, 3, 12, 12)).astype(np.float32)
     w = rng.standard_normal((5, 3, 3, 3)).astype(np.float32)
 
+    gamma, beta = rng.standard_normal(5).astype(np.float32), rng.standard_normal(5).astype(np.float32)
+
     def run():
         xt, wt = tg.tensor(x, requires_grad=True), tg.tensor(w, requires_grad=True)
+        gt, bt = tg.tensor(gamma, requires_grad=True), tg.tensor(beta, requires_grad=True)
         with tg.Tape() as tape:
             y = tg.conv2d(xt, wt, padding=1)
             y = tg.max_pool2d(tg.relu(y), 2) + tg.avg_pool2d(tg.sigmoid(y), 2)
+            y = tg.batch_norm(y, gt, bt) * y
             loss = (y * y).sum()
         tape.backward(loss)
-        return y.data, xt.grad, wt.grad
+        return y.data, xt.grad, wt.grad, gt.grad, bt.grad
 
     results = []
     for n in (1, 2):

@@ -55,8 +55,8 @@ IM2COL_MAX_BYTES = 128 << 20
 # The sliding path materialises at most about this many column elements at a time (also the input gradient's
 # col2im chunk: 4M beat 1M there, 62 vs 73 ms for 32 -> 64 channels at batch 256).
 SLIDING_CHUNK_ELEMS = 1 << 22
-# The forward copies and multiplies the columns of about this many elements at a time: a chunk stays in cache
-# between its copy and its GEMM (1M beat 256K and 4M on 16-64 channel 3x3 convs).
+# The forward copies and multiplies about this many elements of columns and outputs at a time: a chunk stays in
+# cache between its copy, its GEMM and its bias (1M beat 256K and 4M on 16-64 channel 3x3 convs).
 FORWARD_CHUNK_ELEMS = 1 << 20
 # Process-wide: key (x shape, w shape, stride, padding, dilation, dtype) -> algorithm chosen by "auto".
 AUTO_CHOICES: dict = {}
@@ -321,7 +321,8 @@ def _gemm_forward(x, w, b, pads, st, dl, out_hw, groups, keep_cols):
     win = _windows(_pad(x, pads), (kh, kw), out_hw, st, dl)           # (C, KH, KW, N, Ho, Wo) view
     w3 = w.reshape(groups, f // groups, q)                             # (G, Fg, Cg*KH*KW)
     out = buffers.empty((groups, f // groups, m), x.dtype)            # (G, Fg, N*Ho*Wo), reused across steps
-    nb = _chunk(c * kh * kw * hw, n, FORWARD_CHUNK_ELEMS)
+    nb = _chunk((c * kh * kw + f) * hw, n, FORWARD_CHUNK_ELEMS)       # a chunk's columns and outputs
+    b3 = None if b is None else b.reshape(groups, f // groups, 1)
     cols = None
     if keep_cols:
         cols6 = buffers.empty(win.shape, x.dtype)                      # the one copy
@@ -338,8 +339,8 @@ def _gemm_forward(x, w, b, pads, st, dl, out_hw, groups, keep_cols):
             blk = dst.reshape(groups, q, -1)
         map_blocks(np.copyto, dst, win[:, :, :, n0:n1], order=(3, 0, 1, 2, 4, 5))   # a batch block per thread
         np.matmul(w3, blk, out=out[:, :, span])
-    if b is not None:
-        out += b.reshape(groups, f // groups, 1)
+        if b is not None:
+            out[:, :, span] += b3                                       # while the chunk is in cache
     return out.reshape(f, n, ho, wo).transpose(1, 0, 2, 3), cols       # (N, F, Ho, Wo) view
 
 

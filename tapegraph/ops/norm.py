@@ -10,6 +10,10 @@ import numpy as np
 
 from .. import buffers
 from ..function import Function, op_error
+from ..threads import for_blocks
+
+
+_BLOCK = {2: (1, -1), 4: (1, -1, 1, 1)}          # a per-channel vector broadcast against (N, C) or (N, C, H, W)
 
 
 def _layout(x):
@@ -42,22 +46,29 @@ class BatchNorm(Function):
             m = x.size // c if c else 0
             if m < 2:
                 raise op_error("batch_norm", "batch statistics need more than one value per channel", x)
-            mu = x.mean(axis=axes, keepdims=True)
             # Memory-bound on activations: 4 passes over x-sized arrays (mean, centre, sum of squares by einsum
-            # without a squared copy, scale; the shift in place). Keeps the centred xc, not xhat = xc * inv_std:
-            # backward folds inv_std into per-channel factors. Large arrays come from tapegraph.buffers in x's
-            # memory order (reused across steps).
+            # without a squared copy, scale; the shift in place), blocks of channels on tapegraph.threads (every
+            # step is per channel). Keeps the centred xc, not xhat = xc * inv_std: backward folds inv_std into
+            # per-channel factors. Large arrays come from tapegraph.buffers in x's memory order.
             big = x.nbytes >= buffers.MIN_BYTES
-            xc = np.subtract(x, mu, out=buffers.empty_in_order_of(x, x.shape, x.dtype) if big else None)
-            v = (_channel_dot(xc, xc) / m).astype(x.dtype, copy=False).reshape(shape)
-            inv_std = 1 / np.sqrt(v + epsilon)
-            out = np.multiply(xc, gamma.reshape(shape) * inv_std,
-                              out=buffers.empty_in_order_of(x, x.shape, x.dtype) if big else None)
-            out += beta.reshape(shape)
+            xc = buffers.empty_in_order_of(x, x.shape, x.dtype) if big else np.empty_like(x)
+            out = buffers.empty_in_order_of(x, x.shape, x.dtype) if big else np.empty_like(x)
+            mu, v, inv = (np.empty(c, x.dtype) for _ in range(3))
+
+            def block(c0, c1):
+                xs, xcs, cs = x[:, c0:c1], xc[:, c0:c1], slice(c0, c1)
+                mub = xs.mean(axis=axes, keepdims=True)
+                np.subtract(xs, mub, out=xcs)
+                mu[cs], v[cs] = mub.reshape(-1), _channel_dot(xcs, xcs) / m
+                inv[cs] = 1 / np.sqrt(v[cs] + epsilon)
+                np.multiply(xcs, (gamma[cs] * inv[cs]).reshape(_BLOCK[x.ndim]), out=out[:, cs])
+                out[:, cs] += beta[cs].reshape(_BLOCK[x.ndim])
+            for_blocks(block, c, m)
+            inv_std = inv.reshape(shape)
             ctx.training, ctx.count = True, m
             ctx.save_for_backward(xc, inv_std, gamma)
             if batch_stats is not None:
-                batch_stats.update(mean=mu.reshape(c), var=v.reshape(c), count=m)
+                batch_stats.update(mean=mu, var=v, count=m)
             return out
         inv_std = (1 / np.sqrt(var + epsilon)).astype(x.dtype, copy=False)
         scale = gamma * inv_std
@@ -71,14 +82,24 @@ class BatchNorm(Function):
     def backward(ctx, grad):
         axes, shape = ctx.axes, ctx.shape
         nx, ng, nb = ctx.needs_input_grad[:3]
-        dbeta = grad.sum(axis=axes) if nb else None
         if ctx.training:
             xc, inv_std, gamma = ctx.saved
-            g_sum = dbeta if dbeta is not None else grad.sum(axis=axes)
-            gx_sum = (_channel_dot(grad, xc) * inv_std.reshape(-1)).astype(grad.dtype, copy=False)   # sum grad * xhat
-            dx = _batch_norm_dx(grad, xc, gamma, inv_std, g_sum, gx_sum, ctx.count, shape, inv_std) if nx else None
-            return dx, (gx_sum if ng else None), dbeta
+            c, m, inv = grad.shape[1], ctx.count, inv_std.reshape(-1)
+            g_sum, gx_sum = np.empty(c, grad.dtype), np.empty(c, grad.dtype)
+            dx = None
+            if nx:
+                big = grad.nbytes >= buffers.MIN_BYTES
+                dx = buffers.empty_in_order_of(grad, grad.shape, grad.dtype) if big else np.empty_like(grad)
+
+            def block(c0, c1):                                          # blocks of channels, one per thread
+                gs, xs, cs = grad[:, c0:c1], xc[:, c0:c1], slice(c0, c1)
+                g_sum[cs], gx_sum[cs] = gs.sum(axis=axes), _channel_dot(gs, xs) * inv[cs]   # sum grad * xhat
+                if nx:
+                    _batch_norm_dx(gs, xs, gamma[cs], inv[cs], g_sum[cs], gx_sum[cs], m, inv[cs], out=dx[:, cs])
+            for_blocks(block, c, m)
+            return dx, (gx_sum if ng else None), (g_sum if nb else None)
         x, mean, inv_std, scale = ctx.saved
+        dbeta = grad.sum(axis=axes) if nb else None
         dx = grad * scale.reshape(shape) if nx else None
         dgamma = None
         if ng:
@@ -93,17 +114,16 @@ def _channel_dot(a, b):
     return np.einsum(f"{sub},{sub}->c", a, b, dtype=np.float32 if a.dtype.itemsize < 4 else None)
 
 
-def _batch_norm_dx(grad, xs, gamma, inv_std, g_sum, gx_sum, count, shape, xs_scale=1):
+def _batch_norm_dx(grad, xs, gamma, inv_std, g_sum, gx_sum, count, xs_scale=1, out=None):
     """dL/dx of training-mode batch norm: gamma * inv_std * (g - mean(g) - xhat * mean(g * xhat)), xhat = xs *
-    xs_scale (xs: xhat itself, or the centred input with xs_scale = inv_std); the means per channel over ``count``
-    values whose sums are ``g_sum``/``gx_sum`` (sums over every rank for sync_batch_norm)."""
-    dt = grad.dtype
-    big = grad.nbytes >= buffers.MIN_BYTES and grad.shape == xs.shape
-    dx = np.multiply(xs, ((gx_sum / count).reshape(shape) * xs_scale).astype(dt, copy=False),
-                     out=buffers.empty_in_order_of(grad, grad.shape, dt) if big else None)
+    xs_scale (xs: xhat itself, or the centred input with xs_scale = inv_std); per-channel vectors are (C,), the means
+    per channel over ``count`` values whose sums are ``g_sum``/``gx_sum`` (sums over every rank for
+    sync_batch_norm). Written into ``out`` when given."""
+    dt, shape = grad.dtype, _BLOCK[grad.ndim]
+    dx = np.multiply(xs, ((gx_sum / count) * xs_scale).astype(dt, copy=False).reshape(shape), out=out)
     np.subtract(grad, dx, out=dx)
     dx -= (g_sum / count).astype(dt, copy=False).reshape(shape)
-    dx *= (gamma.reshape(shape) * inv_std).astype(dt, copy=False)
+    dx *= (gamma * inv_std).astype(dt, copy=False).reshape(shape)
     return dx
 
 

@@ -58,7 +58,7 @@ class SyncBatchNorm(Function):
     @staticmethod
     def backward(ctx, grad):
         from .. import distributed as dist
-        axes, shape = ctx.axes, ctx.shape
+        axes = ctx.axes
         nx, ng, nb = ctx.needs_input_grad[:3]
         xhat, inv_std, gamma = ctx.saved
         g_sum = grad.sum(axis=axes) if nx or nb else None
@@ -68,7 +68,7 @@ class SyncBatchNorm(Function):
             c = g_sum.shape[0]
             both = dist.allreduce(np.concatenate([g_sum, gx_sum]), "sum",
                                   what=f"sync_batch_norm backward (C={c})")
-            dx = _batch_norm_dx(grad, xhat, gamma, inv_std, both[:c], both[c:], ctx.count, shape)
+            dx = _batch_norm_dx(grad, xhat, gamma, inv_std.reshape(-1), both[:c], both[c:], ctx.count)
         return dx, (gx_sum if ng else None), (g_sum if nb else None)
 
 
