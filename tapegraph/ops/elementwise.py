@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import buffers
 from ..function import Function
+from ..threads import map_blocks, memory_order
 
 
 class _Elementwise(Function):
@@ -18,11 +19,16 @@ class _Elementwise(Function):
 
 def _binary(ufunc, a, b):
     """``ufunc(a, b)``; a large result (>= buffers.MIN_BYTES) goes into a pooled array in the larger input's memory
-    order (reused across steps: no fresh pages per step, and a conv output's (C, N, H, W) layout is kept)."""
+    order (reused across steps: no fresh pages per step, and a conv output's (C, N, H, W) layout is kept), by
+    blocks on tapegraph.threads when both inputs have its shape."""
     big = a if a.size >= b.size else b
     if big.nbytes < buffers.MIN_BYTES or (a.shape != b.shape and np.broadcast_shapes(a.shape, b.shape) != big.shape):
         return ufunc(a, b)
-    return ufunc(a, b, out=buffers.empty_in_order_of(big, big.shape, np.result_type(a, b)))
+    out = buffers.empty_in_order_of(big, big.shape, np.result_type(a, b))
+    if a.shape != b.shape:
+        return ufunc(a, b, out=out)
+    map_blocks(lambda ab, bb, ob: ufunc(ab, bb, out=ob), a, b, out, order=memory_order(out))
+    return out
 
 
 class Add(_Elementwise):
