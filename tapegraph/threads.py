@@ -52,7 +52,7 @@ def memory_order(a) -> tuple:
 def for_blocks(fn, n: int, per_item: int) -> None:
     """``fn(lo, hi)`` for spans covering ``range(n)``, each about BLOCK_ELEMS elements (``per_item`` elements per
     index), in contiguous runs on up to THREADS threads; returns when all are done, re-raising the first error."""
-    step = max(1, BLOCK_ELEMS // max(per_item, 1))
+    step = max(1, min(BLOCK_ELEMS // max(per_item, 1), -(-n // THREADS)))      # at least one span per thread
     spans = [(lo, min(n, lo + step)) for lo in range(0, n, step)]
     threads = min(THREADS, len(spans))
     if threads < 2 or n * per_item < MIN_PARALLEL_ELEMS:

@@ -26,6 +26,21 @@ def test_for_blocks_covers_each_index_once(two_threads_small_blocks):
     assert len(names) == 2                                    # the caller and one pool thread
 
 
+def test_default_block_size_still_uses_every_thread(monkeypatch):
+    """Without cache blocking (the default BLOCK_ELEMS) a large pass is still one span per thread: a regression
+    once ran every pass on the calling thread alone."""
+    import threading
+    monkeypatch.setattr(threads, "THREADS", 2)
+    names, spans = set(), []
+
+    def fn(lo, hi):
+        names.add(threading.current_thread().name)
+        spans.append((lo, hi))
+    threads.for_blocks(fn, 64, per_item=threads.MIN_PARALLEL_ELEMS)
+    assert sorted(spans) == [(0, 32), (32, 64)]
+    assert len(names) == 2
+
+
 def test_for_blocks_reraises(two_threads_small_blocks):
     def fn(lo, hi):
         if lo > 10:
