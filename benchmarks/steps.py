@@ -11,9 +11,12 @@ is the median over repeats of each process's median step. Both processes get the
 (``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` and ``torch.set_num_threads``), no
 ``OPENBLAS_CORETYPE``/``OPENBLAS_L2_SIZE``, and the same glibc malloc thresholds
 (``MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=268435456``) unless ``--tapegraph-malloc`` says
-otherwise for tapegraph's process (``glibc``: glibc's defaults; with ``TAPEGRAPH_MALLOC_TUNING=0`` too). Each
-process reports its peak RSS and the kernels it ran: OpenBLAS's core type and threads (threadpoolctl, when
-installed), torch's CPU capability, BLAS and oneDNN.
+otherwise for tapegraph's process (``glibc``: glibc's defaults; with ``TAPEGRAPH_MALLOC_TUNING=0`` too), and
+``OPENBLAS_THREAD_TIMEOUT=4`` unless ``--blas-spin default``: OpenBLAS's idle threads then sleep at once instead of
+spinning ~0.1 s after every GEMM on the core that tapegraph's own threads need for the non-BLAS passes (torch runs
+its ops on OpenMP and MKL; the variable is set for it too, as the same environment). Each process reports its
+peak RSS and the kernels it ran: OpenBLAS's core type and threads (threadpoolctl, when installed), torch's CPU
+capability, BLAS and oneDNN.
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ENGINES = ("tapegraph", "torch")
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "268435456"}
+SHORT_SPIN = {"OPENBLAS_THREAD_TIMEOUT": "4"}                  # read when numpy loads OpenBLAS: set before that
 DEFAULT_CONFIGS = (("mnist_cnn", 64), ("mnist_cnn", 256), ("lenet5", 256), ("resnet_small", 128),
                    ("mnist_cnn_predict", 256), ("depthwise_block", 128), ("conv_transpose_decoder", 128))
 
@@ -79,10 +83,12 @@ def worker(engine, model, batch, steps, warmup, seconds, threads) -> dict:
 
 
 # -- the driver --------------------------------------------------------------------------------------------------
-def engine_env(engine: str, threads: int, tapegraph_malloc: str, root: str) -> dict:
+def engine_env(engine: str, threads: int, tapegraph_malloc: str, root: str, blas_spin: str = "short") -> dict:
     env = dict(os.environ)
-    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "TAPEGRAPH_MALLOC_TUNING", *MALLOC_ENV):
+    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "TAPEGRAPH_MALLOC_TUNING", *MALLOC_ENV, *SHORT_SPIN):
         env.pop(var, None)
+    if blas_spin == "short":
+        env.update(SHORT_SPIN)
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
     if engine == "torch" or tapegraph_malloc == "same":
@@ -105,7 +111,7 @@ def run_one(engine, model, batch, args) -> dict:
     cmd = [sys.executable, os.path.join(root, "benchmarks", "steps.py"), "--worker", engine, model, str(batch),
            "--steps", str(args.steps), "--warmup", str(args.warmup), "--seconds", str(args.seconds),
            "--threads", str(args.threads)]
-    env = engine_env(engine, args.threads, malloc or args.tapegraph_malloc, root)
+    env = engine_env(engine, args.threads, malloc or args.tapegraph_malloc, root, args.blas_spin)
     env.update(kv.split("=", 1) for kv in extra)
     out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if out.returncode != 0:
@@ -144,6 +150,9 @@ def main(argv=None):
     ap.add_argument("--tapegraph-malloc", choices=("same", "import", "off"), default="same",
                     help="tapegraph's allocator: 'same' env thresholds as torch (default), 'import' (glibc "
                          "defaults; whatever import tapegraph does), 'off' (glibc defaults, TAPEGRAPH_MALLOC_TUNING=0)")
+    ap.add_argument("--blas-spin", choices=("short", "default"), default="short",
+                    help="'short': OPENBLAS_THREAD_TIMEOUT=4 for every engine (default); 'default': OpenBLAS's "
+                         "own spin")
     ap.add_argument("--json", help="write every process's result here")
     ap.add_argument("--profile", nargs="*", metavar="MODEL:BATCH",
                     help="instead of timing, print the tape profile by op kind of one step of each")
@@ -154,6 +163,8 @@ def main(argv=None):
         print(json.dumps(worker(engine, model, int(batch), args.steps, args.warmup, args.seconds, args.threads)))
         return
     if args.profile is not None:
+        if args.blas_spin == "short" and "numpy" not in sys.modules:
+            os.environ.update(SHORT_SPIN)                   # this process profiles: before numpy loads OpenBLAS
         sys.path.insert(0, HERE)
         from step_models import tg_profile
         for spec in args.profile or [f"{m}:{b}" for m, b in DEFAULT_CONFIGS if not m.endswith("_predict")]:
