@@ -2,12 +2,12 @@
 
     apt-get install dataset-fashion-mnist                # Debian/Ubuntu: the idx files in /usr/share/datasets
     python examples/fashion_resnet.py                    # reads them from there (or $TAPEGRAPH_DATA/fashion-mnist)
-    python examples/fashion_resnet.py --data-dir DIR --epochs 12 --full-res
+    python examples/fashion_resnet.py --data-dir DIR --width 16 --epochs 12     # ResNet-8 at 16 channels: 91.75%
     mpirun -n 8 python examples/fashion_resnet.py --epochs 15     # data parallel: 8 ranks share each batch
 
 The network (He et al.'s CIFAR ResNet, shrunk): a 3x3 stem and a 2x2 max-pool (so the first stage runs at 14x14;
 ``--full-res`` keeps 28x28 at about 2.5x the time), three stages of ``--blocks`` basic residual blocks
-with 16, 32 and 64 channels (``--width`` scales them; stages 2 and 3 halve the resolution with a strided conv and a
+with 32, 64 and 128 channels (``--width`` sets the first; stages 2 and 3 halve the resolution with a strided conv and a
 1x1 projection shortcut), BatchNorm after every conv, global average pooling, one dense layer. AdamW with
 PyTorch's OneCycleLR, stepped per batch. Each training batch is randomly shifted (zero-pad ``--pad`` pixels, crop
 28x28) and mirrored left-right. The loop is written out with an explicit tape so each batch gets its own crops.
@@ -70,7 +70,7 @@ class ResNet(nn.Module):
     """stem conv3x3-BN-relu, 3 stages of ``blocks`` BasicBlocks (width, 2 width, 4 width channels; stages 2 and 3
     start with stride 2), global average pooling, Dense(n_classes) logits. Built on ``input_shape`` at once."""
 
-    def __init__(self, blocks: int = 1, width: int = 16, n_classes: int = 10, input_shape=(1, 28, 28),
+    def __init__(self, blocks: int = 1, width: int = 32, n_classes: int = 10, input_shape=(1, 28, 28),
                  stem_pool: bool = True):
         super().__init__()
         self.stem = nn.Conv2D(width, 3, padding=1, use_bias=False)
@@ -92,7 +92,7 @@ class ResNet(nn.Module):
         return self.head(self.pool(x))
 
 
-def build_model(blocks: int = 1, width: int = 16, stem_pool: bool = True) -> ResNet:
+def build_model(blocks: int = 1, width: int = 32, stem_pool: bool = True) -> ResNet:
     return ResNet(blocks=blocks, width=width, stem_pool=stem_pool)
 
 
@@ -131,9 +131,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", default=None, help="folder with the four Fashion-MNIST idx files (.gz or raw); "
                                                      "default: /usr/share/datasets/fashion-mnist")
-    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--blocks", type=int, default=1, help="residual blocks per stage (1: ResNet-8, 3: ResNet-20)")
-    ap.add_argument("--width", type=int, default=16, help="channels of the first stage (then x2, x4)")
+    ap.add_argument("--width", type=int, default=32, help="channels of the first stage (then x2, x4)")
     ap.add_argument("--full-res", action="store_true", help="no max-pool after the stem: the first stage runs at "
                                                           "28x28 instead of 14x14 (about 2.5x the time)")
     ap.add_argument("--batch-size", type=int, default=128)

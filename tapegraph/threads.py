@@ -10,6 +10,11 @@ transposed-conv decoder), 5% faster only for MNIST CNN inference; so by default 
 
 ``THREADS``: ``TAPEGRAPH_NUM_THREADS``, else ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS`` (the BLAS's budget),
 else the CPUs this process may use, at most 4. Set it to 1 to run everything on the calling thread.
+
+These threads share the cores with OpenBLAS's, which by default spin for ~0.1 s after every GEMM before they
+sleep: a spinning BLAS thread takes the core a pass's second thread needs. ``OPENBLAS_THREAD_TIMEOUT=4`` in the
+environment before numpy is imported makes them sleep at once (MNIST CNN step at batch 64 on 2 cores: 26 -> 21 ms;
+README "Performance"); OpenBLAS reads it only when it loads, so tapegraph cannot set it for you.
 """
 from __future__ import annotations
 

@@ -62,7 +62,7 @@ def test_fashion_resnet_trains_on_idx_files_and_saves(tmp_path):
                "--log-every", 1)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "64 training, 20 test images" in proc.stdout
-    assert "ResNet-8, widths 16/32/64, first stage at 14x14" in proc.stdout
+    assert "ResNet-8, widths 32/64/128, first stage at 14x14" in proc.stdout
     assert "Epoch 2/2 step 2/2" in proc.stdout                            # 64 images / 32 per step
     accuracy = float(line_starting(proc.stdout, "test accuracy").split()[2].rstrip("%")) / 100
     assert 0.0 <= accuracy <= 1.0
@@ -200,11 +200,11 @@ def test_autoencoder_beats_pca_on_full_mnist(tmp_path):
 
 
 @pytest.mark.slow
-def test_fashion_resnet_holds_its_measured_accuracy(tmp_path):
-    """The default run (ResNet-8, first stage at 14x14, 12 epochs) measured 91.75%; the issue's 93% target was not
-    reached in the time available here (see the README), so this guards the measured level."""
+def test_fashion_resnet_reaches_93_percent(tmp_path):
+    """The default run (ResNet-8 with 32/64/128 channels, first stage at 14x14, 20 epochs) measured 93.55%, the
+    issue's target is 93.0%; shirt is the weakest class (79.6%)."""
     from examples.fashion_resnet import main
     data = _dir("fashion-mnist", mnist_data.FASHION_MNIST_DIR)
     result = main(["--data-dir", str(data), "--out", str(tmp_path), "--log-every", "0"])
-    assert result["accuracy"] >= 0.915, result
-    assert min(result["per_class"].values()) > 0.65, result["per_class"]          # shirt is the weakest, ~72%
+    assert result["accuracy"] >= 0.93, result
+    assert min(result["per_class"].values()) > 0.75, result["per_class"]
