@@ -413,11 +413,15 @@ def _gemm_weight_grad(x, grad, k, pads, st, dl, groups, cols=None):
         q = c // groups * k[0] * k[1]
         win = _windows(_pad(x, pads), k, (ho, wo), st, dl)             # (C, KH, KW, N, Ho, Wo) view
         dw3 = np.zeros((groups, g3.shape[1], q), dtype=grad.dtype)
-        nb = _chunk(c * k[0] * k[1] * ho * wo, n)
+        part = np.empty_like(dw3)
+        nb = _chunk(c * k[0] * k[1] * ho * wo, n, FORWARD_CHUNK_ELEMS)   # a chunk's columns stay in cache
+        flat = buffers.empty(c * k[0] * k[1] * nb * ho * wo, x.dtype)
         for n0 in range(0, n, nb):
             n1 = min(n, n0 + nb)
-            blk = win[:, :, :, n0:n1].reshape(groups, q, -1)          # (G, Cg*KH*KW, nb*Ho*Wo)
-            dw3 += np.matmul(g3[:, :, n0 * ho * wo:n1 * ho * wo], blk.transpose(0, 2, 1))
+            dst = flat[:c * k[0] * k[1] * (n1 - n0) * ho * wo].reshape(c, k[0], k[1], n1 - n0, ho, wo)
+            map_blocks(np.copyto, dst, win[:, :, :, n0:n1], order=(3, 0, 1, 2, 4, 5))
+            blk = dst.reshape(groups, q, -1)                           # (G, Cg*KH*KW, nb*Ho*Wo)
+            dw3 += np.matmul(g3[:, :, n0 * ho * wo:n1 * ho * wo], blk.transpose(0, 2, 1), out=part)
     return dw3.reshape(grad.shape[1], -1, k[0], k[1])
 
 
