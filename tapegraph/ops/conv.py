@@ -47,6 +47,7 @@ from ..threads import for_blocks, map_blocks
 # (``_fft_module``), so ``import tapegraph`` never loads scipy; None means numpy.
 _UNSET = object()
 _scipy_fft = _UNSET
+_scipy_found = None                      # whether scipy is installed (find_spec), for the cost model
 
 ALGORITHMS = ("auto", "sliding", "im2col", "fft", "depthwise")
 WEIGHT_GRADS = (None, "gemm", "fft")
@@ -168,6 +169,22 @@ def _fast_len(n: int) -> int:
         m += 1
 
 
+def _scipy_fft_available() -> bool:
+    """Whether scipy.fft can be imported, without importing it (the cost model asks this for every new conv shape;
+    importing scipy costs ~20 MB of resident memory and ~0.2 s, paid only by a conv that runs an FFT)."""
+    global _scipy_found
+    if _scipy_found is None:
+        if _scipy_fft is not _UNSET:
+            _scipy_found = _scipy_fft is not None
+        else:
+            import importlib.util
+            try:
+                _scipy_found = importlib.util.find_spec("scipy") is not None
+            except (ImportError, ValueError):  # pragma: no cover - a broken installation
+                _scipy_found = False
+    return _scipy_found
+
+
 def _fft_module():
     """scipy.fft when importable, else None (numpy.fft)."""
     global _scipy_fft
@@ -271,7 +288,7 @@ def _costs(x_shape, w_shape, out_hw, pads):
     gemm = 2.0 * f * c * kh * kw * n * out_hw[0] * out_hw[1] / (100e9 * min(max(f / 64, 1.0), 2.0))
     l1, l2 = _fast_len(h + sum(pads[0])), _fast_len(w + sum(pads[1]))
     size, spectrum = l1 * l2, l1 * (l2 // 2 + 1)
-    per_transform = 2.5 * size * math.log2(max(size, 2)) / (10e9 if _fft_module() is not None else 4e9)
+    per_transform = 2.5 * size * math.log2(max(size, 2)) / (10e9 if _scipy_fft_available() else 4e9)
     product = 8.0 * f * c * n * spectrum / 60e9
     full = (2 * n * (c + f) + f * c) * (per_transform + 1.5e-9 * spectrum) + 3 * product
     weight_only = n * (c + f) * (per_transform + 1.5e-9 * spectrum) + product

@@ -1,6 +1,8 @@
 """conv2d: float64 gradient checks for every algorithm over strides, paddings, kernels, dilations; the algorithms
 against each other and a naive loop reference; recorded attributes, the "auto" chooser, and bad input."""
 import importlib.util
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -181,6 +183,21 @@ def test_auto_chooser_cost_model_and_cache(monkeypatch):
     conv_mod.AUTO_CHOICES[next(iter(conv_mod.AUTO_CHOICES))] = ("sliding", "fft")
     assert choose(np.empty((64, 32, 13, 13), np.float32), np.empty((64, 32, 3, 3), np.float32), (11, 11),
                   ((0, 0), (0, 0)), (1, 1), (1, 1)) == ("sliding", "fft")
+
+
+def test_auto_chooser_does_not_import_scipy():
+    """The cost model asks whether scipy is installed without importing it (~20 MB resident): a 3x3 conv that never
+    runs an FFT leaves scipy unloaded."""
+    import subprocess
+    import sys
+    code = ("import sys, numpy as np, tapegraph as tg\n"
+            "tg.conv2d(np.ones((2, 3, 8, 8), np.float32), np.ones((4, 3, 3, 3), np.float32))\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'scipy')[:1])")
+    root = str(Path(__file__).resolve().parents[2])
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=120,
+                         env=dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", "")))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]", out.stdout
 
 
 @pytest.mark.parametrize("backend", ["numpy", "default"])
