@@ -36,6 +36,8 @@ class Add(_Elementwise):
 
     @staticmethod
     def forward(ctx, a, b):
+        if a.nbytes < buffers.MIN_BYTES and b.nbytes < buffers.MIN_BYTES:
+            return a + b                                       # small: no pooling overhead
         return _binary(np.add, a, b)
 
     @staticmethod
@@ -48,6 +50,8 @@ class Sub(_Elementwise):
 
     @staticmethod
     def forward(ctx, a, b):
+        if a.nbytes < buffers.MIN_BYTES and b.nbytes < buffers.MIN_BYTES:
+            return a - b                                       # small: no pooling overhead
         return _binary(np.subtract, a, b)
 
     @staticmethod
@@ -61,6 +65,8 @@ class Mul(_Elementwise):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
+        if a.nbytes < buffers.MIN_BYTES and b.nbytes < buffers.MIN_BYTES:
+            return a * b                                       # small: no pooling overhead
         return _binary(np.multiply, a, b)
 
     @staticmethod
