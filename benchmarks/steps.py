@@ -38,7 +38,7 @@ DEFAULT_CONFIGS = (("mnist_cnn", 64), ("mnist_cnn", 256), ("lenet5", 256), ("res
 
 # -- the worker: one engine, one configuration, one process ----------------------------------------------------------
 def _kernels(engine: str) -> dict:
-    info = {}
+    info = {"blas_thread_timeout": os.environ.get("OPENBLAS_THREAD_TIMEOUT", "OpenBLAS default")}
     try:
         from threadpoolctl import threadpool_info
         info["threadpools"] = [{k: p.get(k) for k in ("internal_api", "version", "architecture", "num_threads",
@@ -55,7 +55,8 @@ def _kernels(engine: str) -> dict:
     else:
         import numpy as np
         import tapegraph as tg
-        info.update(numpy=np.__version__, malloc_tuned_on_import=bool(tg.allocator.tuned))
+        info.update(numpy=np.__version__, malloc_tuned_on_import=bool(tg.allocator.tuned),
+                    tapegraph_threads=getattr(getattr(tg, "threads", None), "THREADS", None))
     return info
 
 
