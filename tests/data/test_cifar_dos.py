@@ -1,12 +1,11 @@
 """Issue 13: CIFAR pickles built from shared references are refused cheaply; labels must be integers."""
 import pickle
-import tracemalloc
 
 import numpy as np
 import pytest
 
 import tapegraph as tg
-from tests.data.writers import write_cifar10, write_pickle
+from tests.data.writers import traced_peak_of_refusal, write_cifar10, write_pickle
 
 
 def _shared_labels(width, depth):
@@ -26,14 +25,8 @@ def test_shared_reference_labels_a_billion_elements_refused_cheaply(tmp_path):
     write_cifar10(tmp_path, "pickle")
     size = _write_batch(tmp_path / "test_batch", _shared_labels(1000, 3))   # 10**9 labels when expanded
     assert size < 64 << 10
-    tracemalloc.start()
-    try:
-        with pytest.raises(ValueError, match=r"test_batch: b'labels' is not a list of integer labels \(entry 0 "
-                                             r"is list"):
-            tg.data.load_cifar10(tmp_path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    peak = traced_peak_of_refusal(lambda: tg.data.load_cifar10(tmp_path),
+                                  r"test_batch: b'labels' is not a list of integer labels \(entry 0 is list")
     assert peak < 64 << 20
 
 

@@ -2,13 +2,12 @@
 arguments are checked."""
 import gzip
 import struct
-import tracemalloc
 
 import numpy as np
 import pytest
 
 import tapegraph as tg
-from tests.data.writers import idx_bytes, write_bytes
+from tests.data.writers import idx_bytes, traced_peak_of_refusal, write_bytes
 
 
 def test_gzip_idx_claiming_a_terabyte_is_refused_without_allocating(tmp_path):
@@ -17,14 +16,8 @@ def test_gzip_idx_claiming_a_terabyte_is_refused_without_allocating(tmp_path):
     p = tmp_path / "train-images-idx3-ubyte.gz"
     p.write_bytes(gzip.compress(bytes([0, 0, 8, 3]) + struct.pack(">3I", 65536, 65536, 256), mtime=0))
     assert p.stat().st_size < 64
-    tracemalloc.start()
-    try:
-        with pytest.raises(ValueError, match=r"train-images-idx3-ubyte.gz: expected 1099511627792 bytes for "
-                                             r"65536x65536x256 images, got 16 \(truncated\)"):
-            tg.data.read_idx(p)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    peak = traced_peak_of_refusal(lambda: tg.data.read_idx(p), r"train-images-idx3-ubyte.gz: expected "
+                                  r"1099511627792 bytes for 65536x65536x256 images, got 16 \(truncated\)")
     assert peak < 16 << 20
 
 

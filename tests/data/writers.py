@@ -123,3 +123,17 @@ def write_cifar100(directory, kind="pickle", n=(7, 4), seed=0, protocol="py2"):
         out["fine"].append((x, fine.astype(np.int64)))
         out["coarse"].append((x, coarse.astype(np.int64)))
     return {k: tuple(v) for k, v in out.items()}
+
+
+def traced_peak_of_refusal(fn, match: str) -> int:
+    """Peak bytes tracemalloc saw while ``fn()`` raised the ValueError ``match`` describes (a refused hostile file)."""
+    import tracemalloc
+
+    import pytest
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=match):
+            fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
