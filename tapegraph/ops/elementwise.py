@@ -21,8 +21,10 @@ def _binary(ufunc, a, b):
     """``ufunc(a, b)``; a large result (>= buffers.MIN_BYTES) goes into a pooled array in the larger input's memory
     order (reused across steps: no fresh pages per step, and a conv output's (C, N, H, W) layout is kept), by
     blocks on tapegraph.threads when both inputs have its shape."""
+    if a.nbytes < buffers.MIN_BYTES and b.nbytes < buffers.MIN_BYTES:
+        return ufunc(a, b)                                     # small: no pooling overhead
     big = a if a.size >= b.size else b
-    if big.nbytes < buffers.MIN_BYTES or (a.shape != b.shape and np.broadcast_shapes(a.shape, b.shape) != big.shape):
+    if a.shape != b.shape and np.broadcast_shapes(a.shape, b.shape) != big.shape:
         return ufunc(a, b)
     out = buffers.empty_in_order_of(big, big.shape, np.result_type(a, b))
     if a.shape != b.shape:
@@ -36,8 +38,6 @@ class Add(_Elementwise):
 
     @staticmethod
     def forward(ctx, a, b):
-        if a.nbytes < buffers.MIN_BYTES and b.nbytes < buffers.MIN_BYTES:
-            return a + b                                       # small: no pooling overhead
         return _binary(np.add, a, b)
 
     @staticmethod
@@ -50,8 +50,6 @@ class Sub(_Elementwise):
 
     @staticmethod
     def forward(ctx, a, b):
-        if a.nbytes < buffers.MIN_BYTES and b.nbytes < buffers.MIN_BYTES:
-            return a - b                                       # small: no pooling overhead
         return _binary(np.subtract, a, b)
 
     @staticmethod
@@ -65,8 +63,6 @@ class Mul(_Elementwise):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        if a.nbytes < buffers.MIN_BYTES and b.nbytes < buffers.MIN_BYTES:
-            return a * b                                       # small: no pooling overhead
         return _binary(np.multiply, a, b)
 
     @staticmethod
