@@ -13,15 +13,12 @@ from ..function import Function, op_error
 from ..threads import for_blocks
 
 
-_BLOCK = {2: (1, -1), 4: (1, -1, 1, 1)}          # a per-channel vector broadcast against (N, C) or (N, C, H, W)
-
-
 def _layout(x):
     """(reduction axes, broadcast shape of a per-channel vector) for (N, F) or (N, C, H, W) input."""
     if x.ndim == 2:
-        return (0,), (1, x.shape[1])
+        return (0,), (1, -1)
     if x.ndim == 4:
-        return (0, 2, 3), (1, x.shape[1], 1, 1)
+        return (0, 2, 3), (1, -1, 1, 1)
     raise op_error("batch_norm", "expected input (N, F) or (N, C, H, W)", x)
 
 
@@ -61,8 +58,8 @@ class BatchNorm(Function):
                 np.subtract(xs, mub, out=xcs)
                 mu[cs], v[cs] = mub.reshape(-1), _channel_dot(xcs, xcs) / m
                 inv[cs] = 1 / np.sqrt(v[cs] + epsilon)
-                np.multiply(xcs, (gamma[cs] * inv[cs]).reshape(_BLOCK[x.ndim]), out=out[:, cs])
-                out[:, cs] += beta[cs].reshape(_BLOCK[x.ndim])
+                np.multiply(xcs, (gamma[cs] * inv[cs]).reshape(shape), out=out[:, cs])
+                out[:, cs] += beta[cs].reshape(shape)
             for_blocks(block, c, m)
             inv_std = inv.reshape(shape)
             ctx.training, ctx.count = True, m
@@ -119,7 +116,7 @@ def _batch_norm_dx(grad, xs, gamma, inv_std, g_sum, gx_sum, count, xs_scale=1, o
     xs_scale (xs: xhat itself, or the centred input with xs_scale = inv_std); per-channel vectors are (C,), the means
     per channel over ``count`` values whose sums are ``g_sum``/``gx_sum`` (sums over every rank for
     sync_batch_norm). Written into ``out`` when given."""
-    dt, shape = grad.dtype, _BLOCK[grad.ndim]
+    dt, shape = grad.dtype, _layout(grad)[1]
     dx = np.multiply(xs, ((gx_sum / count) * xs_scale).astype(dt, copy=False).reshape(shape), out=out)
     np.subtract(grad, dx, out=dx)
     dx -= (g_sum / count).astype(dt, copy=False).reshape(shape)
