@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -446,24 +445,20 @@ def _gemm_weight_grad(x, grad, k, pads, st, dl, groups, cols=None):
 # multiply-accumulates on strided (N, C, Ho, Wo) window views; no GEMM (its inner dimension would be 1). All three
 # passes run a batch block at a time (DEPTHWISE_BLOCK_ELEMS output elements), so that the block's accumulator,
 # temporary and inputs stay in cache across the offsets (~1.5x faster than whole-batch passes), and blocks run on
-# DEPTHWISE_THREADS threads (numpy releases the GIL in its elementwise loops; blocks write disjoint slices).
+# tapegraph.threads (numpy releases the GIL in its elementwise loops; blocks write disjoint slices).
 DEPTHWISE_BLOCK_ELEMS = 1 << 19
-DEPTHWISE_THREADS = FFT_WORKERS
-_pool = None
-_pool_lock = threading.Lock()
 
 
 def _blocks(fn, n: int, nb: int) -> list:
-    """[fn(n0, n1) for each batch block], on DEPTHWISE_THREADS threads when there are several blocks."""
+    """[fn(n0, n1) for each batch block of ``nb`` images], the blocks shared out over tapegraph.threads."""
     spans = [(n0, min(n, n0 + nb)) for n0 in range(0, n, nb)]
-    if DEPTHWISE_THREADS < 2 or len(spans) < 2:
-        return [fn(*sp) for sp in spans]
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-            _pool = ThreadPoolExecutor(DEPTHWISE_THREADS, thread_name_prefix="tapegraph-depthwise")
-    return list(_pool.map(lambda sp: fn(*sp), spans))
+    parts = [None] * len(spans)
+
+    def run(lo, hi):
+        for k in range(lo, hi):
+            parts[k] = fn(*spans[k])
+    for_blocks(run, len(spans), DEPTHWISE_BLOCK_ELEMS)
+    return parts
 
 
 def _depthwise_forward(x, w, b, pads, st, dl, out_hw):

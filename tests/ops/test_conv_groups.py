@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tapegraph as tg
+from tapegraph import threads as threads_mod
 from tapegraph.ops import conv as conv_mod
 from tests.ops.cases import Case, params, rand, run_case
 from tests.ops.test_conv import naive_conv
@@ -298,7 +299,7 @@ def test_depthwise_batch_blocks_and_threads_give_the_same_result(monkeypatch, th
     kw = dict(stride=(2, 1), padding=1, dilation=(1, 2), groups=3, algorithm="depthwise")
     y, up, ref, _ = _run(tg.conv2d, (x, w, b), **kw)
     monkeypatch.setattr(conv_mod, "DEPTHWISE_BLOCK_ELEMS", 1)            # one image per block
-    monkeypatch.setattr(conv_mod, "DEPTHWISE_THREADS", threads)
+    monkeypatch.setattr(threads_mod, "THREADS", threads)
     y2, _, got, _ = _run(tg.conv2d, (x, w, b), **kw)
     for a, r in zip((y2, *got), (y, *ref)):
         np.testing.assert_allclose(a, r, rtol=1e-12, atol=1e-12)
