@@ -192,9 +192,10 @@ def main(argv=None):
     seconds = sum(times)
     say(f"test accuracy {accuracy:.2%} ({args.epochs} epochs, {seconds:.1f} s, "
         f"{seconds / max(args.epochs, 1):.1f} s/epoch)")
-    for name, a in zip(CLASSES, per_class_accuracy(pred, y_test)):
+    per_class = per_class_accuracy(pred, y_test)
+    for name, a in zip(CLASSES, per_class):
         say(f"  {name:<12} {a:.1%}")
-    result = {"accuracy": accuracy, "per_class": dict(zip(CLASSES, per_class_accuracy(pred, y_test).tolist())),
+    result = {"accuracy": accuracy, "per_class": dict(zip(CLASSES, per_class.tolist())),
               "seconds_per_epoch": seconds / max(args.epochs, 1), "history": history}
     if not dist.is_primary():
         return result

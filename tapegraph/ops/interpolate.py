@@ -155,7 +155,5 @@ def interpolate(x, scale_factor=None, size=None, mode="nearest", align_corners=F
                              f"shape {tuple(shape)}")
     if max(out) >= 2 ** 31:
         raise ValueError(f"interpolate: size {size!r} must be < 2**31")
-    try:
-        return Interpolate.apply(x, size=out, scales=scales, mode=mode, align_corners=bool(align_corners))
-    except MemoryError as e:
-        raise MemoryError(f"interpolate: cannot allocate the {tuple(shape[:2]) + out} output ({e})") from None
+    return Interpolate.apply(x, size=out, scales=scales, mode=mode, align_corners=bool(align_corners))
+    # (Function.apply restates a MemoryError with the op, the shape asked for and the inputs)
