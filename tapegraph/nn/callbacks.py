@@ -16,6 +16,7 @@ import warnings
 
 import numpy as np
 
+from .layers import _real
 from .serialization import fspath
 
 
@@ -71,13 +72,6 @@ def _mode(name, mode, monitor):
     return mode
 
 
-def _finite(who, what, v) -> float:
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(v):
-        raise ValueError(f"{who}: {what} must be a finite number, got {v!r}")
-    return float(v)
-
-
 def _better(mode, value, best, min_delta=0.0):
     if best is None:
         return True
@@ -100,10 +94,10 @@ class EarlyStopping(Callback):
         if not isinstance(monitor, str):
             raise TypeError(f"EarlyStopping: monitor must be a log name such as 'val_loss', got {monitor!r}")
         self.monitor, self.patience, self.verbose = monitor, int(patience), verbose
-        self.min_delta = abs(_finite("EarlyStopping", "min_delta", min_delta))
+        self.min_delta = abs(_real(min_delta, "min_delta", "EarlyStopping"))
         self.mode = _mode("EarlyStopping", mode, monitor)
         if baseline is not None:
-            baseline = _finite("EarlyStopping", "baseline", baseline)
+            baseline = _real(baseline, "baseline", "EarlyStopping")
         self.baseline, self.restore_best_weights = baseline, bool(restore_best_weights)
         if not isinstance(start_from_epoch, (int, np.integer)) or isinstance(start_from_epoch, bool) \
                 or start_from_epoch < 0:
