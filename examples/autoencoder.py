@@ -32,9 +32,9 @@ import tapegraph as tg
 from tapegraph import nn, optim
 
 if __package__:
-    from .mnist import render_step, save_curves
+    from .mnist import write_step_and_curves
 else:  # run as a script: examples/ is sys.path[0]
-    from mnist import render_step, save_curves
+    from mnist import write_step_and_curves
 
 HAS_TRANSPOSE = hasattr(nn, "Conv2DTranspose")
 DEFAULT_DECODER = "transpose" if HAS_TRANSPOSE else "upsample"
@@ -218,12 +218,9 @@ def main(argv=None):
     labels = ["original"] + (["noisy input"] if args.denoise else []) + ["autoencoder", f"PCA-{args.code}"]
     grid = save_grid(rows, labels, os.path.join(args.out, "autoencoder_recon.png"))
     print(f"reconstructions: {grid}")
-    tape, written = render_step(model, loss_fn, x_train[:args.batch_size], x_train[:args.batch_size], args.out,
-                                name="autoencoder", title="Convolutional autoencoder: one training step")
-    print(f"saved weights to {weights}; graph of one training step ({len(tape)} ops): {', '.join(written)}")
-    curves = save_curves(history, os.path.join(args.out, "autoencoder_curves.png")) if args.epochs else None
-    if curves:
-        print(f"training curves: {curves}")
+    write_step_and_curves(model, loss_fn, x_train[:args.batch_size], x_train[:args.batch_size], args.out,
+                          history if args.epochs else None, "autoencoder",
+                          "Convolutional autoencoder: one training step", weights)
     return {"ae_mse": ae_mse, "pca_mse": pca_mse, "seconds_per_epoch": seconds / max(args.epochs, 1)}
 
 

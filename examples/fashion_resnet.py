@@ -38,10 +38,10 @@ from tapegraph import losses, nn, optim
 
 if __package__:
     from .fashion_mnist import CLASSES, per_class_accuracy
-    from .mnist import render_step, save_curves
+    from .mnist import write_step_and_curves
 else:  # run as a script: examples/ is sys.path[0]
     from fashion_mnist import CLASSES, per_class_accuracy
-    from mnist import render_step, save_curves
+    from mnist import write_step_and_curves
 
 
 class BasicBlock(nn.Module):
@@ -200,12 +200,9 @@ def main(argv=None):
     if not dist.is_primary():
         return result
 
-    tape, written = render_step(model, loss_fn, x_train[:args.batch_size], y_train[:args.batch_size], args.out,
-                                name="fashion_resnet", title="Fashion-MNIST ResNet: one training step")
-    print(f"saved weights to {weights}; graph of one training step ({len(tape)} ops): {', '.join(written)}")
-    curves = save_curves(history, os.path.join(args.out, "fashion_resnet_curves.png")) if args.epochs else None
-    if curves:
-        print(f"training curves: {curves}")
+    write_step_and_curves(model, loss_fn, x_train[:args.batch_size], y_train[:args.batch_size], args.out,
+                          history if args.epochs else None, "fashion_resnet",
+                          "Fashion-MNIST ResNet: one training step", weights)
     return result
 
 

@@ -54,6 +54,17 @@ def save_curves(history, path):
     return path
 
 
+def write_step_and_curves(model, loss_fn, x, y, out_dir, history, name, title, weights=None):
+    """render_step and save_curves (when there is history), printing what was written; returns the step's tape."""
+    tape, written = render_step(model, loss_fn, x, y, out_dir, name=name, title=title)
+    saved = f"saved weights to {weights}; " if weights else ""
+    print(f"{saved}graph of one training step ({len(tape)} ops): {', '.join(written)}")
+    curves = save_curves(history, os.path.join(out_dir, f"{name}_curves.png")) if history else None
+    if curves:
+        print(f"training curves: {curves}")
+    return tape
+
+
 def render_step(model, loss_fn, x, y, out_dir, name="mnist", title="MNIST CNN: one training step"):
     """Record one training step on its own tape and draw it (forward by layer, then with the backward pass) as
     OUT_DIR/NAME_step.svg and NAME_step_backward.svg; without Graphviz, the .dot sources (named on stderr)."""
@@ -118,11 +129,8 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     weights = os.path.join(args.out, "mnist_cnn.npz")
     model.save(weights)
-    tape, written = render_step(model, loss_fn, x_train[:args.batch_size], y_train[:args.batch_size], args.out)
-    print(f"saved weights to {weights}; graph of one training step ({len(tape)} ops): {', '.join(written)}")
-    curves = save_curves(history, os.path.join(args.out, "mnist_curves.png"))
-    if curves:
-        print(f"training curves: {curves}")
+    tape = write_step_and_curves(model, loss_fn, x_train[:args.batch_size], y_train[:args.batch_size], args.out,
+                                 history, "mnist", "MNIST CNN: one training step", weights)
     tape.summary(top=8)
     return result
 
