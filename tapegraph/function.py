@@ -57,38 +57,31 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **attrs):
-        """Run forward on the inputs' arrays; record a Node when a tape is active and an input needs a gradient."""
-        ref_dtype = None
+        """Run forward on the inputs' arrays; record a Node when a tape is active and an input needs a gradient.
+
+        The common call (tensors in, float arrays) takes the straight path: this runs once per op, and its Python
+        is most of the tape's per-op overhead (``benchmarks/bench_tape.py``)."""
+        arrays = []
         for t in inputs:
-            if type(t) is Tensor or isinstance(t, Tensor):
-                ref_dtype = t.data.dtype
+            if not isinstance(t, Tensor):
+                ins, arrays = _operands(cls, inputs)
                 break
-        ins = tuple(t if isinstance(t, Tensor) else as_tensor(t, ref_dtype, cls.name) for t in inputs)
-        arrays = [t.data for t in ins]
-        promote = False
-        for i, a in enumerate(arrays):
-            kind = a.dtype.kind
-            if kind == "f":
-                continue
-            if kind in _REFUSED_KINDS:
-                raise TypeError(f"{cls.name}: got a {_REFUSED_KINDS[kind]} array ({a.dtype}, shape {a.shape}); "
-                                f"expected numeric data")
-            if cls.float_only and i not in cls.nondiff_inputs:
-                if kind == "b" and not cls.promote_bool:
-                    raise TypeError(f"{cls.name}: got a bool array (shape {a.shape}) where a number is expected; "
-                                    f"cast it first, e.g. x.astype(np.float32)")
-                promote = True
-        if promote:
-            ins, arrays = _promote(cls, ins, arrays)
+            arrays.append(t.data)
+        else:
+            ins = inputs
+        for a in arrays:
+            if a.dtype.kind != "f":
+                ins, arrays = _numeric(cls, ins, arrays)
+                break
         tapes = _active.get()
         record = False
         if tapes and _grad_enabled.get():
             needs = tuple([t.requires_grad for t in ins])
             if cls.nondiff_inputs:
-                needs = tuple(n and i not in cls.nondiff_inputs for i, n in enumerate(needs))
+                needs = tuple([n and i not in cls.nondiff_inputs for i, n in enumerate(needs)])
             record = True in needs
         else:
-            needs = (False,) * len(ins)
+            needs = _NO_NEEDS[len(ins)] if len(ins) < 8 else (False,) * len(ins)
         ctx = Node(cls, attrs, ins, needs)
         profile = record and (tapes[0].profile if len(tapes) == 1 else any(tp.profile for tp in tapes))
         if profile:
@@ -102,7 +95,12 @@ class Function:
             raise kind(f"{cls.name}: {e} (inputs: {dtype_shapes(arrays)})") from e
         except MemoryError as e:
             raise _memory_error(cls.name, e, arrays) from None
-        result = Tensor._wrap(out, record)
+        result = _new_tensor(Tensor)                    # Tensor._wrap, inlined
+        result.data = out if type(out) is np.ndarray else np.asarray(out)
+        result.grad = None
+        result.requires_grad = record
+        result.is_leaf = not record
+        result.name = None
         if record:
             ctx.output = result
             ctx.scope = _scope.get()
@@ -115,11 +113,51 @@ class Function:
                     ctx._holders += 1
                     check = check or tp.check_nan
             if ctx._holders:
-                _tape.lock_saved(ctx)
+                _lock_saved(ctx)
             if check:
                 from .anomaly import check_forward
                 check_forward(ctx, out)
         return result
+
+
+_new_tensor = object.__new__
+_lock_saved = _tape.lock_saved
+_NO_NEEDS = tuple((False,) * n for n in range(8))
+
+
+def _operands(cls, inputs):
+    """Tensors as they are; constants (scalars, arrays, lists) wrapped, a Python scalar in the dtype of the first
+    tensor operand."""
+    ref_dtype = None
+    for t in inputs:
+        if isinstance(t, Tensor):
+            ref_dtype = t.data.dtype
+            break
+    ins, arrays = [], []
+    for t in inputs:
+        if not isinstance(t, Tensor):
+            t = as_tensor(t, ref_dtype, cls.name)
+        ins.append(t)
+        arrays.append(t.data)
+    return tuple(ins), arrays
+
+
+def _numeric(cls, ins, arrays):
+    """Refuse non-numeric arrays (and bool where the op wants numbers); promote integer operands of math ops."""
+    promote = False
+    for i, a in enumerate(arrays):
+        kind = a.dtype.kind
+        if kind == "f":
+            continue
+        if kind in _REFUSED_KINDS:
+            raise TypeError(f"{cls.name}: got a {_REFUSED_KINDS[kind]} array ({a.dtype}, shape {a.shape}); "
+                            f"expected numeric data")
+        if cls.float_only and i not in cls.nondiff_inputs:
+            if kind == "b" and not cls.promote_bool:
+                raise TypeError(f"{cls.name}: got a bool array (shape {a.shape}) where a number is expected; "
+                                f"cast it first, e.g. x.astype(np.float32)")
+            promote = True
+    return _promote(cls, ins, arrays) if promote else (ins, arrays)
 
 
 def _promote(cls, ins, arrays):

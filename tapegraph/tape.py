@@ -88,60 +88,67 @@ _locks_mutex = threading.Lock()
 
 def lock_saved(node):
     """Make the arrays ``node`` saved (and the memory they view) read-only; remembered on the node."""
-    locked = []
     extra = node.__dict__
+    locked = []
     with _locks_mutex:
         for v in (node.saved + tuple(extra.values())) if extra else node.saved:
             if type(v) is not np.ndarray:
                 continue
-            if v.base is None:                          # the common case: the array owns its memory
-                entry = _locks.get(id(v))
-                if entry is None:
-                    if not v.flags.writeable:
-                        continue                        # read-only by nature (a private constant)
-                    v.setflags(write=False)
-                    entry = _locks[id(v)] = [v, 1, []]
-                else:
-                    entry[1] += 1
-                locked.append(entry)
+            if v.base is not None:
+                _lock_view(v, locked)
                 continue
-            root, chain = v, []
-            while isinstance(root.base, np.ndarray):
-                chain.append(root)
-                root = root.base
-            if root.base is not None:
-                continue                                # foreign memory (as_strided, frombuffer): numpy cannot
-                #                                         make it writable again, so it is left unguarded
-            entry = _locks.get(id(root))
-            if entry is None:
-                if not root.flags.writeable:
-                    continue                            # a broadcast view's owner, a read-only buffer
-                root.setflags(write=False)
-                entry = _locks[id(root)] = [root, 1, []]
-            else:
+            entry = _locks.get(id(v))                   # the common case: the array owns its memory
+            if entry is not None:
                 entry[1] += 1
-            for view in chain:
-                if view.flags.writeable:
-                    view.setflags(write=False)
-                    entry[2].append(view)
-            locked.append(entry)
+                locked.append(entry)
+            elif v.flags.writeable:                     # (else read-only by nature: a private constant)
+                v.setflags(write=False)
+                entry = _locks[id(v)] = [v, 1, _NO_VIEWS]
+                locked.append(entry)
     if locked:
         node._locked = locked
 
 
-def unlock_saved(node):
-    """Give back ``node``'s hold on its saved arrays; the last holder makes them writable again."""
+_NO_VIEWS = ()
+
+
+def _lock_view(v, locked):
+    """lock_saved for a view: lock the array owning the memory, and the views in between (``_locks_mutex`` held)."""
+    root, chain = v, []
+    while isinstance(root.base, np.ndarray):
+        chain.append(root)
+        root = root.base
+    if root.base is not None:
+        return                                          # foreign memory (as_strided, frombuffer): numpy cannot
+        #                                                 make it writable again, so it is left unguarded
+    entry = _locks.get(id(root))
+    if entry is None:
+        if not root.flags.writeable:
+            return                                      # a broadcast view's owner, a read-only buffer
+        root.setflags(write=False)
+        entry = _locks[id(root)] = [root, 1, []]
+    else:
+        entry[1] += 1
+    for view in chain:
+        if view.flags.writeable:
+            view.setflags(write=False)
+            if entry[2] is _NO_VIEWS:
+                entry[2] = []
+            entry[2].append(view)
+    locked.append(entry)
+
+
+def _unlock(node):
+    """Give back ``node``'s hold on its saved arrays, the last holder making them writable again; called with
+    ``_locks_mutex`` held (Tape._let_go takes it once for all its nodes)."""
     locked, node._locked = node._locked, None
-    if not locked:
-        return
-    with _locks_mutex:
-        for entry in locked:
-            entry[1] -= 1
-            if entry[1] == 0 and _locks.get(id(entry[0])) is entry:
-                del _locks[id(entry[0])]
-                entry[0].setflags(write=True)
-                for view in entry[2]:
-                    view.setflags(write=True)
+    for entry in locked:
+        entry[1] -= 1
+        if entry[1] == 0 and _locks.get(id(entry[0])) is entry:
+            del _locks[id(entry[0])]
+            entry[0].setflags(write=True)
+            for view in entry[2]:
+                view.setflags(write=True)
 
 
 def holders(array) -> int:
@@ -338,12 +345,22 @@ class Tape:
         # A tape dropped without backward/release gives back its hold on the saved arrays (they become writable).
         if not self._released and self.nodes:
             try:
-                for n in self.nodes:
-                    n._holders -= 1
-                    if n._holders <= 0 and n._locked:
-                        unlock_saved(n)
+                self._let_go()
             except Exception:  # interpreter shutdown
                 pass
+
+    def _let_go(self) -> list:
+        """Drop this tape's hold on its nodes; the nodes no other tape holds get their saved arrays unlocked and
+        are returned."""
+        free = []
+        with _locks_mutex:
+            for n in self.nodes:
+                n._holders -= 1
+                if n._holders <= 0:
+                    if n._locked:
+                        _unlock(n)
+                    free.append(n)
+        return free
 
     def release(self):
         """Drop saved arrays now (a non-persistent tape does this after its backward)."""
@@ -355,12 +372,7 @@ class Tape:
         # as an earlier node's output. `keep` holds the replaced tensors until the loop ends (ids stay unique).
         metas: dict = {}
         keep = []
-        for n in self.nodes:
-            n._holders -= 1
-            if n._holders > 0:
-                continue
-            if n._locked:
-                unlock_saved(n)
+        for n in self._let_go():
             n.saved = None
             if n.__dict__:
                 n.__dict__.clear()
@@ -425,7 +437,10 @@ class Tape:
             if node.saved is None:
                 raise RuntimeError(f"backward: op {node.op.name} (tape index {i}) has released its saved arrays")
             if node._locked:
-                _check_unmodified(node, i)
+                for entry in node._locked:              # the arrays it saved must still be read-only
+                    if entry[0].flags.writeable or entry[2]:
+                        _check_unmodified(node, i)
+                        break
             if profile:
                 t0 = profile_clock()
             try:
@@ -445,10 +460,11 @@ class Tape:
                     continue
                 if type(ig) is not np.ndarray:
                     ig = np.asarray(ig)                # numpy returns scalars for 0-d results
-                if ig.shape != inp.data.shape:
-                    ig = unbroadcast(ig, inp.data.shape, node.op.name)
-                if ig.dtype != inp.data.dtype:
-                    ig = ig.astype(inp.data.dtype)
+                d = inp.data
+                if ig.shape != d.shape:
+                    ig = unbroadcast(ig, d.shape, node.op.name)
+                if ig.dtype is not d.dtype and ig.dtype != d.dtype:
+                    ig = ig.astype(d.dtype)
                 k = id(inp)
                 prev = grads.get(k)
                 if prev is None:

@@ -229,14 +229,33 @@ def tensor(data, requires_grad: bool = False, dtype=None, name: str | None = Non
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)
 
 
+_PY_SCALARS = (bool, int, float)
+# (type, value, dtype) -> a read-only 0-d array: `x * 0.5` in a loop makes its constant once. Zeros and NaN are not
+# cached (0.0 and -0.0 are equal keys; NaN equals no key).
+_CONSTANTS: dict = {}
+
+
+def _constant(value, dtype: np.dtype) -> np.ndarray:
+    """A private read-only 0-d array holding ``value`` in ``dtype`` (read-only from birth, so the tape need not
+    lock it)."""
+    key = (type(value), value, dtype)
+    arr = _CONSTANTS.get(key)
+    if arr is None:
+        arr = np.asarray(value, dtype=dtype)
+        arr.setflags(write=False)
+        if value and value == value and len(_CONSTANTS) < 4096:
+            _CONSTANTS[key] = arr
+    return arr
+
+
 def as_tensor(value, like_dtype=None, op: str = "op") -> Tensor:
     """Wrap a constant operand; a Python scalar takes the dtype of the tensor it meets (no float64 upcast)."""
     if isinstance(value, Tensor):
         return value
-    if isinstance(value, (bool, int, float)) and like_dtype is not None and np.dtype(like_dtype).kind == "f":
-        arr = np.asarray(value, dtype=like_dtype)
-        arr.setflags(write=False)        # a private constant: read-only from birth, so the tape need not lock it
-        return Tensor._wrap(arr, False)
+    if isinstance(value, _PY_SCALARS) and like_dtype is not None:
+        like = like_dtype if isinstance(like_dtype, np.dtype) else np.dtype(like_dtype)
+        if like.kind == "f":
+            return Tensor._wrap(_constant(value, like), False)
     try:
         arr = np.asarray(value)
     except Exception as e:  # ragged lists and the like

@@ -15,6 +15,13 @@ def small_cnn():
                           nn.Flatten(), nn.Dropout(0.2), nn.Dense(3)], input_shape=(1, 8, 8))
 
 
+def _fill_tuple_free_lists():
+    """Fill CPython's free lists of small tuples (2,000 per length; tracemalloc counts a free-listed tuple as
+    held), which steps would otherwise fill over a few thousand steps: nodes hold their ops' argument tuples."""
+    junk = [tuple(range(i, i + k)) for k in range(1, 8) for i in range(2100)]
+    del junk
+
+
 def test_memory_stays_flat_and_tapes_die_without_the_cycle_collector():
     tg.manual_seed(0)
     model = small_cnn()
@@ -39,6 +46,7 @@ def test_memory_stays_flat_and_tapes_die_without_the_cycle_collector():
         # they are full: ~300 KB over the first ~1,000 steps here, then flat).
         for _ in range(1200):
             step()
+        _fill_tuple_free_lists()
         base, _ = tracemalloc.get_traced_memory()
         for i in range(300):
             tape = step()
