@@ -83,7 +83,9 @@ class Node:
 # at Tape.release() (a plain tape's backward ends with it) or when the tape is garbage collected. One entry per owner:
 # id(owner) -> [owner, holders, views we flipped]; the owner is restored first, then the views.
 _locks: dict = {}
-_locks_mutex = threading.Lock()
+# Reentrant: a tape in a reference cycle can be collected (Tape.__del__ takes the mutex) at any allocation, including
+# one made while this thread holds it in lock_saved.
+_locks_mutex = threading.RLock()
 
 
 def lock_saved(node):

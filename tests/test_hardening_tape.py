@@ -110,3 +110,22 @@ def test_views_of_a_batch_lock_the_dataset_until_backward():
     tape.backward(y)
     np.testing.assert_array_equal(w.grad, data[1:3].sum(0))
     data[1, 0] = -1                                              # writable again
+
+
+def test_a_tape_collected_while_the_lock_table_is_held_does_not_deadlock():
+    # The cycle collector can finalise a dropped tape at any allocation, also inside lock_saved, where this thread
+    # holds the lock table's mutex; Tape.__del__ then takes the mutex too. Run in a subprocess: a deadlock hangs.
+    import subprocess
+    import sys
+    code = (
+        "import numpy as np, tapegraph as tg\n"
+        "from tapegraph import tape as T\n"
+        "w = tg.tensor(np.ones(3, np.float32), requires_grad=True)\n"
+        "with tg.Tape() as tape:\n"
+        "    y = (w * w).sum()\n"
+        "with T._locks_mutex:\n"
+        "    del tape\n"                                        # what a collection inside lock_saved does
+        "assert w.data.flags.writeable\n"
+        "print('ok')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
