@@ -16,6 +16,8 @@ themselves in ``REGISTRY`` (name -> class), which tests and the renderer enumera
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from . import tape as _tape
@@ -94,6 +96,8 @@ class Function:
             kind = TypeError if isinstance(e, TypeError) else ValueError   # OverflowError: a value out of range
             raise kind(f"{cls.name}: {e} (inputs: {dtype_shapes(arrays)})") from e
         except MemoryError as e:
+            if str(e).startswith(cls.name + ":"):
+                raise
             raise _memory_error(cls.name, e, arrays) from None
         result = _new_tensor(Tensor)                    # Tensor._wrap, inlined
         result.data = out if type(out) is np.ndarray else np.asarray(out)
@@ -181,6 +185,19 @@ def _memory_error(op: str, e: MemoryError, arrays) -> MemoryError:
     else:
         what = f"its result ({e})"
     return MemoryError(f"{op}: cannot allocate {what} (inputs: {dtype_shapes(arrays)})")
+
+
+def check_fits(op: str, nbytes: int, what: str, *arrays) -> None:
+    """MemoryError naming ``op`` when ``nbytes`` exceed the machine's physical memory. NumPy reserves such an
+    array lazily (overcommit) and the kernel then kills the process while it is filled; ops whose output size
+    comes from an argument (interpolate's size) ask first."""
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):          # no sysconf: leave it to numpy
+        return
+    if nbytes > total:
+        raise MemoryError(f"{op}: {what} needs {_human(nbytes)} ({nbytes} bytes), more than this machine's "
+                          f"{_human(total)} of memory" + (f" (inputs: {dtype_shapes(arrays)})" if arrays else ""))
 
 
 def _human(n: int) -> str:

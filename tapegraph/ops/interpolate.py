@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from ..function import Function, op_error
+from ..function import Function, check_fits, op_error
 
 MODES = ("nearest", "nearest-exact", "bilinear")
 
@@ -98,6 +98,10 @@ class Interpolate(Function):
             raise op_error("interpolate", "x must be 4-D (N, C, H, W)", x)
         if min(x.shape[2:]) == 0:
             raise op_error("interpolate", "the input's spatial size must be positive", x)
+        n, c, h, w = x.shape
+        # the output, the H-resampled intermediate and the axis maps (~40 bytes per position)
+        check_fits("interpolate", x.itemsize * n * c * size[0] * (size[1] + w) + 40 * (size[0] + size[1]),
+                   f"the output (N, C, H, W) = {(n, c, *size)}", x)
         maps = [_axis_map(n, o, mode, align_corners, s, x.dtype) for n, o, s in zip(x.shape[2:], size, scales)]
         ctx.maps = maps
         return _gather(_gather(x, maps[0], 2), maps[1], 3)

@@ -126,3 +126,12 @@ def test_flatten_axes_and_tensor_method_defaults():
     assert tg.flatten(x, 0, 0).shape == (2, 3, 4, 5)
     assert x.flatten().shape == (120,)                            # NumPy's ndarray.flatten / torch's Tensor.flatten
     assert x.flatten(1).shape == (2, 60) and x.flatten(1, -2).shape == (2, 12, 5)
+
+
+@pytest.mark.parametrize("size", [(2 ** 30, 2 ** 30), (2 ** 20, 2 ** 20)])    # 4 EiB, 4 TiB
+def test_an_output_larger_than_the_machine_is_refused_before_allocating(size):
+    # NumPy reserves such arrays lazily and the kernel kills the process while they are filled: refuse first
+    x = tg.tensor(np.ones((1, 1, 2, 2), np.float32))
+    with pytest.raises(MemoryError, match=r"^interpolate: the output \(N, C, H, W\) = \(1, 1, .*more than this "
+                                          r"machine's .* of memory \(inputs: float32\[1, 1, 2, 2\]\)"):
+        tg.interpolate(x, size=size, mode="bilinear")
