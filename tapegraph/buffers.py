@@ -94,7 +94,10 @@ def empty_in_order_of(like: np.ndarray, shape, dtype, zero: bool = False) -> np.
     over (C, N, H, W) memory), so gradients keep the layout of the activations and the ops before need no copies."""
     order = sorted(range(like.ndim), key=lambda ax: -like.strides[ax])       # outermost axis first
     buf = (zeros if zero else empty)([shape[ax] for ax in order], dtype)
-    return buf.transpose(np.argsort(order))
+    inverse = [0] * len(order)
+    for i, ax in enumerate(order):
+        inverse[ax] = i
+    return buf.transpose(inverse)
 
 
 def clear():

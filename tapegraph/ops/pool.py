@@ -140,14 +140,16 @@ def _max_forward(x, k, st, d, full, out_hw, want_arg):
             np.maximum(a, s, out=a)
             np.maximum(o, c, out=o)
     map_blocks(running_argmax, out, arg, upd, step, cand, *views, order=order)
-    if out.size and np.isnan(out).any():                               # rare: redo the argmax with NaN as the max
+    # One reduction tells both rare cases apart: the minimum is NaN when any output is NaN, else -inf when any is.
+    low = out.min() if out.size else 0
+    if low != low:                                                     # rare: redo the argmax with NaN as the max
         best = _first_copy(views)
         arg[...] = 0
         for o, v in enumerate(views[1:], 1):
             upd = (v > best) | np.isnan(v)
             arg[upd] = o
             best = np.where(upd, v, best)
-    if out.size and np.isneginf(out).any():                            # rare: -inf inputs; PyTorch's argmax is then
+    if low == -np.inf or (low != low and np.isneginf(out).any()):     # rare: -inf inputs; PyTorch's argmax is then
         first = []                                                     # the window's first real cell
         for size, before, kk, s, dd, o in zip(x.shape[2:], (full[0][0], full[1][0]), k, st, d, out_hw):
             start = np.arange(o)[:, None] * s - before + np.arange(kk)[None, :] * dd      # (o, k) input rows
