@@ -196,8 +196,9 @@ def check_fits(op: str, nbytes: int, what: str, *arrays) -> None:
     except (ValueError, OSError, AttributeError):          # no sysconf: leave it to numpy
         return
     if nbytes > total:
-        raise MemoryError(f"{op}: {what} needs {_human(nbytes)} ({nbytes} bytes), more than this machine's "
-                          f"{_human(total)} of memory" + (f" (inputs: {dtype_shapes(arrays)})" if arrays else ""))
+        raise MemoryError(f"{op}: cannot allocate {what}: {_human(nbytes)} ({nbytes} bytes) is more than this "
+                          f"machine's {_human(total)} of memory" + (f" (inputs: {dtype_shapes(arrays)})" if arrays
+                                                                  else ""))
 
 
 def _human(n: int) -> str:

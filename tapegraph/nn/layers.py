@@ -10,6 +10,7 @@ import numpy as np
 
 import tapegraph as _tg
 
+from ..function import check_fits
 from ..ops.dropout import check_rate
 from ..tensor import DEFAULT_FLOAT, Tensor
 from . import init as _init
@@ -38,13 +39,15 @@ def _pair(v, what, who):
 
 
 def _make_param(init, shape, fan_in, fan_out, rng, dt, who):
-    """init(...) -> Parameter; an impossible shape (filters=10**12) raises a MemoryError naming the layer."""
+    """init(...) -> Parameter; a shape larger than the machine (filters=10**12) raises a MemoryError naming the layer,
+    before the initializer runs. Other errors of the initializer (a user's own) pass through as they are."""
+    nbytes = int(np.prod([int(d) for d in shape], dtype=object)) * np.dtype(dt).itemsize
+    check_fits(who, nbytes, f"a parameter of shape {tuple(shape)} ({np.dtype(dt)})")
     try:
         return Parameter(init(shape, fan_in, fan_out, rng, dt), dtype=dt)
-    except (MemoryError, ValueError, OverflowError) as e:
-        nbytes = float(np.prod([float(d) for d in shape])) * np.dtype(dt).itemsize
-        raise MemoryError(f"{who}: cannot allocate a parameter of shape {tuple(shape)} ({dt}, {nbytes:.3g} bytes): "
-                          f"{e}") from None
+    except MemoryError as e:
+        raise MemoryError(f"{who}: cannot allocate a parameter of shape {tuple(shape)} ({np.dtype(dt)}, {nbytes} "
+                          f"bytes): {e}") from None
 
 
 def _ints(v, n: int, what: str, who: str, minimum: int = 1) -> tuple:

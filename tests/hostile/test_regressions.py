@@ -361,3 +361,11 @@ def test_distributed_arguments_are_checked_in_a_one_rank_world():
         d.broadcast_buffers(None)
     assert d.primary_only(lambda: 3)() == 3
     d.barrier(timeout=None)
+
+
+def test_an_initializer_error_is_not_restated_as_a_memory_error():
+    # only a shape larger than the machine is a MemoryError; a user's initializer failing keeps its own error
+    def bad_init(shape, fan_in, fan_out, rng, dtype):
+        raise ValueError("my initializer wants a square kernel")
+    with pytest.raises(ValueError, match="my initializer wants a square kernel"):
+        nn.Dense(3, kernel_initializer=bad_init)(tg.tensor(X4[:, :, 0, 0]))
