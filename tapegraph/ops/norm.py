@@ -6,6 +6,8 @@ of the op: it belongs to the layer, which reads the batch statistics the op repo
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import buffers
@@ -197,9 +199,9 @@ class LayerNorm(Function):
 
 
 def _grouped(a, groups):
-    """(N, C, *) -> (N, G, C/G * spatial), sizes spelled out: reshape's -1 is ambiguous for an empty batch."""
-    n = a.shape[0]
-    return a.reshape(n, groups, a.size // (n * groups) if n else 0)
+    """(N, C, *) -> (N, G, C/G * spatial), sizes spelled out: reshape's -1 is ambiguous for an empty batch (whose
+    groups keep their true size, so that no statistic is a mean of nothing)."""
+    return a.reshape(a.shape[0], groups, math.prod(a.shape[1:]) // groups)
 
 
 class GroupNorm(Function):
