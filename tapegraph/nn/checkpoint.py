@@ -205,17 +205,18 @@ def save_checkpoint(path, model, optimizer, epoch: int, history, callbacks=()):
 def _read(path):
     """(meta dict, arrays) of a checkpoint file; ValueError when it is not one."""
     try:
-        data = np.load(path, allow_pickle=False)
-        if not isinstance(data, np.lib.npyio.NpzFile):
-            raise ValueError("a single .npy array, not an .npz archive")
-        with data:
-            if "meta" not in data.files:
-                raise ValueError("no 'meta' entry")
-            raw = data["meta"]
-            if raw.ndim != 0 or raw.dtype.kind != "U":
-                raise ValueError(f"'meta' is a {raw.dtype} array of shape {raw.shape}, expected a JSON string")
-            meta = json.loads(str(raw))
-            arrays = {k: data[k] for k in data.files if k != "meta"}
+        with open(path, "rb") as f:                     # closed on every path (np.load(path) leaks it on a bad zip)
+            data = np.load(f, allow_pickle=False)
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise ValueError("a single .npy array, not an .npz archive")
+            with data:
+                if "meta" not in data.files:
+                    raise ValueError("no 'meta' entry")
+                raw = data["meta"]
+                if raw.ndim != 0 or raw.dtype.kind != "U":
+                    raise ValueError(f"'meta' is a {raw.dtype} array of shape {raw.shape}, expected a JSON string")
+                meta = json.loads(str(raw))
+                arrays = {k: data[k] for k in data.files if k != "meta"}
     except Exception as e:
         raise ValueError(f"not a complete tapegraph checkpoint ({type(e).__name__}: {e})") from e
     if not isinstance(meta, dict):

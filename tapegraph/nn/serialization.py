@@ -114,7 +114,17 @@ def read_weights(path) -> dict[str, np.ndarray]:
     if not os.path.exists(path):
         raise FileNotFoundError(f"load_weights: no such file: {path}")
     try:
-        data = np.load(path, allow_pickle=False)
+        f = open(path, "rb")
+    except OSError as e:                                # a directory, no permission
+        raise ValueError(f"load_weights: {path} is not a tapegraph weights file ({type(e).__name__}: {e})") from e
+    with f:                                             # closed on every path (np.load(path) leaks it on a bad zip)
+        return _read_weights(f, path)
+
+
+def _read_weights(f, path) -> dict[str, np.ndarray]:
+    """read_weights from the open file ``f``."""
+    try:
+        data = np.load(f, allow_pickle=False)
     except Exception as e:
         raise ValueError(f"load_weights: {path} is not a tapegraph weights file ({type(e).__name__}: {e})") from e
     if not isinstance(data, np.lib.npyio.NpzFile):

@@ -10,6 +10,11 @@ import tapegraph as tg
 from tapegraph import viz
 from tapegraph.tape import scope
 
+
+def _read(path) -> str:
+    with open(path) as f:
+        return f.read()
+
 from .graphs import deep, edges, label_of, mlp, nodes
 
 pytest.importorskip("graphviz")  # a declared dependency; the import is lazy in tapegraph.viz
@@ -200,7 +205,7 @@ def test_target_tensor_draws_its_subgraph(tmp_path):
     assert [n for n in nodes(src) if n.startswith("op")] == ["op0", "op2", "op3"]
     assert "loss" in label_of(src, "op3") and b.shape == (2, 2)
     out = tg.render(c, tmp_path / "c.dot", tape=tape)
-    assert open(out).read() == src == open(inside).read()
+    assert _read(out) == src == _read(inside)
     with pytest.raises(TypeError, match=r"pass tape="):
         tg.render(c, tmp_path / "c.svg")
     with pytest.raises(ValueError, match="not the output of any op"):
@@ -243,7 +248,8 @@ def test_render_svg_and_png_are_valid(tmp_path):
     texts = "".join(root.itertext())
     assert "fc1.weight" in texts and "matmul" in texts and "backward pass" in texts
     png = tg.render(tape, str(tmp_path / "step.png"))
-    data = open(png, "rb").read()
+    with open(png, "rb") as f:
+        data = f.read()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert 100 < width < 5_000 and 100 < height < 5_000
@@ -275,7 +281,7 @@ def test_missing_dot_writes_the_source_and_says_how_to_install(tmp_path, monkeyp
     dot_path = str(tmp_path / "step.dot")
     assert err.dot_path == dot_path and dot_path in str(err)
     assert "apt-get install graphviz" in str(err) and "brew install graphviz" in str(err)
-    assert open(dot_path).read() == tape.to_dot().source
+    assert _read(dot_path) == tape.to_dot().source
     assert not (tmp_path / "step.png").exists()
 
 
