@@ -100,7 +100,7 @@ class Function:
                 raise
             raise _memory_error(cls.name, e, arrays) from None
         result = _new_tensor(Tensor)                    # Tensor._wrap, inlined
-        result.data = out if type(out) is np.ndarray else np.asarray(out)
+        result.data = out if isinstance(out, np.ndarray) else np.asarray(out)
         result.grad = None
         result.requires_grad = record
         result.is_leaf = not record

@@ -96,8 +96,10 @@ def lock_saved(node):
         for v in (node.saved + tuple(extra.values())) if extra else node.saved:
             if type(v) is not np.ndarray:
                 continue
-            if v.base is not None:
-                _lock_view(v, locked)
+            base = v.base
+            if base is not None:
+                if type(base) is not bytes:             # (memory of a bytes object is immutable: a constant)
+                    _lock_view(v, locked)
                 continue
             entry = _locks.get(id(v))                   # the common case: the array owns its memory
             if entry is not None:

@@ -235,14 +235,17 @@ _PY_SCALARS = (bool, int, float)
 _CONSTANTS: dict = {}
 
 
-def _constant(value, dtype: np.dtype) -> np.ndarray:
-    """A private read-only 0-d array holding ``value`` in ``dtype`` (read-only from birth, so the tape need not
-    lock it)."""
+def _constant(value, dtype: np.dtype, op: str) -> np.ndarray:
+    """A private 0-d array holding ``value`` in ``dtype``, over an immutable ``bytes``: numpy cannot make it writable
+    (so one cached array can serve every op, and the tape need not lock it)."""
     key = (type(value), value, dtype)
     arr = _CONSTANTS.get(key)
     if arr is None:
-        arr = np.asarray(value, dtype=dtype)
-        arr.setflags(write=False)
+        try:
+            raw = np.asarray(value, dtype=dtype).tobytes()
+        except OverflowError:
+            raise ValueError(f"{op}: the constant {_short(value)} is out of range for {dtype}") from None
+        arr = np.ndarray((), dtype=dtype, buffer=raw)
         if value and value == value and len(_CONSTANTS) < 4096:
             _CONSTANTS[key] = arr
     return arr
@@ -255,7 +258,7 @@ def as_tensor(value, like_dtype=None, op: str = "op") -> Tensor:
     if isinstance(value, _PY_SCALARS) and like_dtype is not None:
         like = like_dtype if isinstance(like_dtype, np.dtype) else np.dtype(like_dtype)
         if like.kind == "f":
-            return Tensor._wrap(_constant(value, like), False)
+            return Tensor._wrap(_constant(value, like, op), False)
     try:
         arr = np.asarray(value)
     except Exception as e:  # ragged lists and the like

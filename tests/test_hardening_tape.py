@@ -129,3 +129,26 @@ def test_a_tape_collected_while_the_lock_table_is_held_does_not_deadlock():
         "print('ok')\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+
+
+def test_scalar_constants_are_shared_but_cannot_be_made_writable():
+    # `x * 3.0` reuses one cached 0-d array per (value, dtype); nobody may turn it into another number
+    x = tg.tensor(np.ones(2, np.float32), requires_grad=True)
+    with tg.Tape() as tape:
+        y = (x * 3.0).sum()
+    const = tape.nodes[0].inputs[1].data
+    with pytest.raises(ValueError):
+        const.setflags(write=True)
+    tape.backward(y)
+    np.testing.assert_array_equal((x * 3.0).data, [3, 3])
+    np.testing.assert_array_equal((x * -0.0).data, [-0.0, -0.0])
+    assert np.signbit((x * -0.0).data).all() and not np.signbit((x * 0.0).data).any()
+    with pytest.raises(ValueError, match=r"^mul: the constant 1000.* is out of range for float32"):
+        x * 10 ** 400
+
+
+def test_an_ndarray_subclass_result_is_kept():
+    x = tg.tensor(np.zeros(3, np.float32), requires_grad=True)
+    x.data = np.ma.masked_array(np.float32([1, 2, 3]), mask=[0, 1, 0])
+    y = x * 2.0
+    assert isinstance(y.data, np.ma.MaskedArray) and float(tg.sum(y).data) == 8.0

@@ -99,8 +99,10 @@ class Interpolate(Function):
         if min(x.shape[2:]) == 0:
             raise op_error("interpolate", "the input's spatial size must be positive", x)
         n, c, h, w = x.shape
-        # the output, the H-resampled intermediate and the axis maps (~40 bytes per position)
-        check_fits("interpolate", x.itemsize * n * c * size[0] * (size[1] + w) + 40 * (size[0] + size[1]),
+        # the H-resampled intermediate and the output, each with the parts _gather sums (bilinear: two parts and
+        # their sum alive at once), and the axis maps (~40 bytes per position)
+        parts = 3 if mode == "bilinear" else 1
+        check_fits("interpolate", parts * x.itemsize * n * c * size[0] * (size[1] + w) + 40 * (size[0] + size[1]),
                    f"the output (N, C, H, W) = {(n, c, *size)}", x)
         maps = [_axis_map(n, o, mode, align_corners, s, x.dtype) for n, o, s in zip(x.shape[2:], size, scales)]
         ctx.maps = maps
