@@ -155,6 +155,25 @@ def _unlock(node):
                 view.setflags(write=True)
 
 
+def _writable_again(t):
+    """An op's output that is a view made while its memory was locked (a reshape of a saved activation) was born
+    read-only and stays so when the memory is unlocked: make it writable once nothing holds the memory. Broadcast
+    views (a zero stride: cells alias) and views of memory that is read-only for other reasons stay read-only."""
+    d = getattr(t, "data", None)
+    if type(d) is not np.ndarray or d.base is None or d.flags.writeable:
+        return
+    if any(st == 0 and n > 1 for st, n in zip(d.strides, d.shape)):
+        return
+    root = d
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    if root.base is None and root.flags.writeable:
+        try:
+            d.setflags(write=True)
+        except ValueError:                              # numpy refuses (e.g. a view it made read-only itself)
+            pass
+
+
 def holders(array) -> int:
     """How many recorded nodes hold ``array``'s memory read-only (0: tapegraph holds none of it)."""
     root = array
@@ -364,6 +383,8 @@ class Tape:
                     if n._locked:
                         _unlock(n)
                     free.append(n)
+        for n in free:
+            _writable_again(n.output)
         return free
 
     def release(self):

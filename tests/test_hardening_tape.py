@@ -152,3 +152,28 @@ def test_an_ndarray_subclass_result_is_kept():
     x.data = np.ma.masked_array(np.float32([1, 2, 3]), mask=[0, 1, 0])
     y = x * 2.0
     assert isinstance(y.data, np.ma.MaskedArray) and float(tg.sum(y).data) == 8.0
+
+
+def test_an_op_output_that_views_locked_memory_is_writable_after_backward():
+    # reshape/flatten of a saved activation is a view made while its memory was read-only: numpy gives it a
+    # read-only flag of its own, which the tape resets once nothing holds the memory
+    x = tg.tensor(np.ones((2, 3), np.float32), requires_grad=True)
+    ro = np.ones((2, 3), np.float32)
+    ro.setflags(write=False)                                     # the caller's read-only data stays read-only
+    with tg.Tape() as outer:
+        with tg.Tape() as inner:
+            e = tg.exp(x)                                        # saves its output: e's memory is locked
+            r = tg.reshape(e, (3, 2))                            # a view of locked memory: born read-only
+            b = tg.broadcast_to(x, (4, 2, 3))                    # aliasing cells: must stay read-only
+            c = tg.reshape(tg.tensor(ro) * x, (6,))
+            v = tg.reshape(tg.tensor(ro), (6,)) + 0.0
+            loss = (r * r).sum() + (b * b).sum() + c.sum() + v.sum()
+        outer_loss = loss * 2.0
+    assert not r.data.flags.writeable
+    inner.backward(loss)
+    assert not r.data.flags.writeable                            # the outer tape still holds e's memory
+    outer.backward(outer_loss)
+    assert r.data.flags.writeable and e.data.flags.writeable
+    r.data[0, 0] = 5.0
+    assert e.data[0, 0] == 5.0
+    assert not b.data.flags.writeable and not ro.flags.writeable
