@@ -155,13 +155,11 @@ def _unlock(node):
                 view.setflags(write=True)
 
 
-def _writable_again(t):
-    """An op's output that is a view made while its memory was locked (a reshape of a saved activation) was born
-    read-only and stays so when the memory is unlocked: make it writable once nothing holds the memory. Broadcast
-    views (a zero stride: cells alias) and views of memory that is read-only for other reasons stay read-only."""
-    d = getattr(t, "data", None)
-    if type(d) is not np.ndarray or d.base is None or d.flags.writeable:
-        return
+def _writable_again(d):
+    """An op's output ``d``, a read-only view: if it was made while its memory was locked (a reshape of a saved
+    activation), it was born read-only and stays so when the memory is unlocked; make it writable once nothing holds
+    the memory. Broadcast views (a zero stride: cells alias) and views of memory that is read-only for other reasons
+    stay read-only."""
     if any(st == 0 and n > 1 for st, n in zip(d.strides, d.shape)):
         return
     root = d
@@ -384,7 +382,9 @@ class Tape:
                         _unlock(n)
                     free.append(n)
         for n in free:
-            _writable_again(n.output)
+            d = getattr(n.output, "data", None)
+            if type(d) is np.ndarray and d.base is not None and not d.flags.writeable:
+                _writable_again(d)
         return free
 
     def release(self):
