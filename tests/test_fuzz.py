@@ -60,8 +60,10 @@ def test_unary_ops(name, a):
     out = call(name, a)
     ref = UNARY[name]
     if out is not None and ref is not None and a.dtype.kind == "f":
-        with np.errstate(all="ignore"):
-            np.testing.assert_allclose(out.data, ref(a), rtol=1e-5, equal_nan=True)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)    # numpy's own note on the mean/var of nothing
+            expected = ref(a)
+        np.testing.assert_allclose(out.data, expected, rtol=1e-5, equal_nan=True)
 
 
 @SETTINGS
