@@ -78,7 +78,13 @@ class Function:
         tapes = _active.get()
         record = False
         if tapes and _grad_enabled.get():
-            needs = tuple([t.requires_grad for t in ins])
+            n_in = len(ins)
+            if n_in == 2:
+                needs = (ins[0].requires_grad, ins[1].requires_grad)
+            elif n_in == 1:
+                needs = (ins[0].requires_grad,)
+            else:
+                needs = tuple([t.requires_grad for t in ins])
             if cls.nondiff_inputs:
                 needs = tuple([n and i not in cls.nondiff_inputs for i, n in enumerate(needs)])
             record = True in needs
@@ -111,11 +117,12 @@ class Function:
             if profile:
                 ctx.stats = {"forward_s": _tape.profile_clock() - t0, "backward_s": None, "saved_bytes": ctx.saved_nbytes()}
             check = False
-            for tp in tapes:
+            for tp in tapes:                            # usually one
                 if tp._token is not None:
                     tp.nodes.append(ctx)
                     ctx._holders += 1
-                    check = check or tp.check_nan
+                    if tp.check_nan:
+                        check = True
             if ctx._holders:
                 _lock_saved(ctx)
             if check:

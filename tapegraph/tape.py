@@ -454,11 +454,12 @@ class Tape:
         found = {}
         for i in range(start - 1, -1, -1):
             node = nodes[i]
-            g = grads.pop(id(node.output), None)
+            oid = id(node.output)
+            g = grads.pop(oid, None)
             if g is None:
                 continue
-            if keep is not None and id(node.output) in keep:
-                found[id(node.output)] = g
+            if keep is not None and oid in keep:
+                found[oid] = g
             if node.saved is None:
                 raise RuntimeError(f"backward: op {node.op.name} (tape index {i}) has released its saved arrays")
             if node._locked:
