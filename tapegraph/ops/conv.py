@@ -467,7 +467,7 @@ def _depthwise_forward(x, w, b, pads, st, dl, out_hw):
     mult = f // c
     xp = _pad(x, pads)
     wk = w.reshape(c, mult, kh, kw)[..., None, None]                   # (C, M, KH, KW, 1, 1)
-    out = np.empty((n, c, mult) + tuple(out_hw), dtype=x.dtype)        # (N, C, M, Ho, Wo) = (N, F, Ho, Wo)
+    out = buffers.empty((n, c, mult) + tuple(out_hw), x.dtype)         # (N, C, M, Ho, Wo) = (N, F, Ho, Wo), reused
 
     def block(n0, n1):
         o, xb = out[n0:n1], xp[n0:n1]
@@ -491,10 +491,11 @@ def _depthwise_input_grad(grad, w, in_hw, pads, st, dl, groups):
     c, mult = groups, f // groups
     g5 = grad.reshape(n, c, mult, ho, wo)                              # a view, also of an F-major gradient
     w4 = w.reshape(c, mult, kh, kw)
-    dxp = np.zeros((n, c, in_hw[0] + sum(pads[0]), in_hw[1] + sum(pads[1])), dtype=grad.dtype)
+    dxp = buffers.empty((n, c, in_hw[0] + sum(pads[0]), in_hw[1] + sum(pads[1])), grad.dtype)   # reused
 
     def block(n0, n1):
         gb, db = g5[n0:n1], dxp[n0:n1]
+        db.fill(0)                                                     # on this block's thread, while in cache
         t = np.empty((n1 - n0, c, ho, wo), dtype=grad.dtype)
         for i in range(kh):
             for j in range(kw):
