@@ -99,7 +99,7 @@ def test_grouped_matches_naive_per_group_loop(cfg, dtype, tol):
     for algo in _methods(c, g):
         y, up, got, attrs = _run(tg.conv2d, (x, wt, b), stride=s, padding=p, dilation=d, groups=g, algorithm=algo)
         assert attrs["groups"] == g
-        assert attrs["algorithm"] == (("depthwise" if c == g else "im2col") if algo == "auto" else algo)
+        assert attrs["algorithm"] == ("im2col" if algo == "auto" else algo)   # small: the columns fit
         ry, grads = naive_grouped(*(a.astype(np.float64) for a in (x, wt, b)), attrs["stride"], attrs["padding"],
                                   attrs["dilation"], g)
         for name, a, r in zip(("y", "dx", "dw", "db"), (y, *got), (ry, *grads(up.astype(np.float64)))):
@@ -183,12 +183,17 @@ def test_auto_routes_groups_around_fft(monkeypatch):
         ("fft", "fft")
     assert conv_mod._choose(x, np.empty((32, 8, 11, 11), np.float32), (54, 54), none, (1, 1), (1, 1), 2) == \
         ("sliding", "gemm")                                   # its 361 MB of columns exceed IM2COL_MAX_BYTES
+    # one input channel per group: the grouped GEMM while its columns fit, the depthwise loops when they would not
+    assert conv_mod._choose(x, np.empty((16, 1, 3, 3), np.float32), (62, 62), none, (1, 1), (1, 1), 16) == \
+        ("im2col", "gemm")
+    assert conv_mod._choose(np.empty((128, 64, 64, 64), np.float32), np.empty((64, 1, 3, 3), np.float32), (62, 62),
+                            none, (1, 1), (1, 1), 64) == ("depthwise", "direct")      # 1.1 GB of columns
     xt = tg.tensor(rand(2, 4, 9, 9), requires_grad=True, dtype=np.float64)
     with tg.Tape() as tape:
         tg.conv2d(xt, rand(4, 2, 3, 3), groups=2)
         tg.conv2d(xt, rand(8, 1, 3, 3), groups=4)
-    assert [n.attrs["algorithm"] for n in tape] == ["im2col", "depthwise"]
-    assert [n.attrs["weight_grad"] for n in tape] == ["gemm", "direct"]
+    assert [n.attrs["algorithm"] for n in tape] == ["im2col", "im2col"]
+    assert [n.attrs["weight_grad"] for n in tape] == ["gemm", "gemm"]
     assert [n.attrs["groups"] for n in tape] == [2, 4]
 
 
@@ -203,7 +208,7 @@ def test_depthwise_is_a_fixed_number_of_array_passes_not_a_loop_over_channels(mo
     monkeypatch.setattr(conv_mod.np, "multiply", counting)
     for c in (4, 64):
         calls.clear()
-        tg.conv2d(np.ones((2, c, 6, 6)), np.ones((c, 1, 3, 3)), groups=c)
+        tg.conv2d(np.ones((2, c, 6, 6)), np.ones((c, 1, 3, 3)), groups=c, algorithm="depthwise")
         assert len(calls) == 9, c
 
 

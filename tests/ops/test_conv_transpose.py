@@ -150,7 +150,19 @@ def test_records_resolved_attrs_and_algorithm():
     a = tape[0].attrs
     assert (a["stride"], a["padding"], a["output_padding"], a["dilation"], a["groups"]) == \
         ((2, 2), ((1, 1), (1, 1)), (1, 1), (1, 1), 1)
-    assert a["algorithm"] in ("im2col", "sliding") and tape[1].attrs["algorithm"] == "depthwise"
+    assert a["algorithm"] in ("im2col", "sliding") and tape[1].attrs["algorithm"] == "im2col"
+
+
+def test_one_output_channel_per_group_runs_the_depthwise_loops_only_when_columns_would_not_fit(monkeypatch):
+    from tapegraph.ops import conv as conv_mod
+    x, w = rand(2, 4, 5, 5), rand(4, 1, 3, 3)
+    ref = tg.conv_transpose2d(tg.tensor(x, dtype=np.float64), tg.tensor(w, dtype=np.float64), groups=4).data
+    monkeypatch.setattr(conv_mod, "IM2COL_MAX_BYTES", 0)
+    with tg.Tape() as tape:
+        y = tg.conv_transpose2d(tg.tensor(x, requires_grad=True, dtype=np.float64), tg.tensor(w, dtype=np.float64),
+                                groups=4)
+    assert tape[0].attrs["algorithm"] == "depthwise"
+    np.testing.assert_allclose(y.data, ref, rtol=1e-12)
 
 
 # -- bad input -----------------------------------------------------------------------------------------------------
