@@ -196,8 +196,8 @@ def _memory_error(op: str, e: MemoryError, arrays) -> MemoryError:
 
 def check_fits(op: str, nbytes: int, what: str, *arrays) -> None:
     """MemoryError naming ``op`` when ``nbytes`` exceed the machine's physical memory. NumPy reserves such an
-    array lazily (overcommit) and the kernel then kills the process while it is filled; ops whose output size
-    comes from an argument (interpolate's size) ask first."""
+    array lazily (overcommit) and the kernel then kills the process while it is filled; sizes that come from an
+    argument (interpolate's size, a layer's filters) are asked about first."""
     try:
         total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):          # no sysconf: leave it to numpy
