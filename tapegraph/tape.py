@@ -162,9 +162,7 @@ def _writable_again(d):
     stay read-only."""
     if any(st == 0 and n > 1 for st, n in zip(d.strides, d.shape)):
         return
-    root = d
-    while isinstance(root.base, np.ndarray):
-        root = root.base
+    root = _root(d)
     if root.base is None and root.flags.writeable:
         try:
             d.setflags(write=True)
@@ -172,11 +170,17 @@ def _writable_again(d):
             pass
 
 
+def _root(a):
+    """The last ndarray down ``a``'s ``.base`` chain: the array owning the memory (its own ``.base``, if any, is
+    foreign memory such as bytes)."""
+    while isinstance(getattr(a, "base", None), np.ndarray):
+        a = a.base
+    return a
+
+
 def holders(array) -> int:
     """How many recorded nodes hold ``array``'s memory read-only (0: tapegraph holds none of it)."""
-    root = array
-    while isinstance(getattr(root, "base", None), np.ndarray):
-        root = root.base
+    root = _root(array)
     entry = _locks.get(id(root))
     return entry[1] if entry is not None and entry[0] is root else 0
 

@@ -4,6 +4,7 @@ included, may be None). Layer inputs are NCHW images or (batch, features) matric
 """
 from __future__ import annotations
 
+import math
 import sys
 
 import numpy as np
@@ -41,7 +42,7 @@ def _pair(v, what, who):
 def _make_param(init, shape, fan_in, fan_out, rng, dt, who):
     """init(...) -> Parameter; a shape larger than the machine (filters=10**12) raises a MemoryError naming the layer,
     before the initializer runs. Other errors of the initializer (a user's own) pass through as they are."""
-    nbytes = int(np.prod([int(d) for d in shape], dtype=object)) * np.dtype(dt).itemsize
+    nbytes = math.prod(int(d) for d in shape) * np.dtype(dt).itemsize
     check_fits(who, nbytes, f"a parameter of shape {tuple(shape)} ({np.dtype(dt)})")
     try:
         return Parameter(init(shape, fan_in, fan_out, rng, dt), dtype=dt)

@@ -19,7 +19,8 @@ Algorithms (``algorithm=``; the one used is recorded on the Node as ``attrs["alg
   on strided window views, for all three passes (see ``_depthwise_forward``).
 - ``"auto"``: a cost model per (shapes, stride, padding, dilation, dtype), cached process-wide in ``AUTO_CHOICES``.
   GEMM paths for small kernels (im2col unless its columns would exceed ``IM2COL_MAX_BYTES``), FFT for large ones.
-  With groups > 1: "depthwise" for one input channel per group, else im2col/sliding (FFT is groups=1 only).
+  With groups > 1: im2col while its columns fit, else "depthwise" for one input channel per group and sliding for
+  the rest (FFT is groups=1 only); conv_transpose2d with one output channel per group likewise.
 
 Groups: the GEMM paths split channels as (G, C/G) and filters as (G, F/G) and run one ``np.matmul`` over the
 (G, ...) stacks (groups=1 is G = 1 of the same code).
@@ -327,6 +328,12 @@ def _f_major(grad, groups):
     return grad.transpose(1, 0, 2, 3).reshape(groups, f // groups, n * ho * wo)
 
 
+def _copy_windows(dst, win, n0, n1):
+    """Images n0:n1 of the (C, KH, KW, N, Ho, Wo) window view into ``dst`` (their columns), a batch block per
+    thread."""
+    map_blocks(np.copyto, dst, win[:, :, :, n0:n1], order=(3, 0, 1, 2, 4, 5))
+
+
 def _gemm_forward(x, w, b, pads, st, dl, out_hw, groups, keep_cols):
     """y (N, F, Ho, Wo), a view of an F-major buffer, and the im2col columns (G, Cg*KH*KW, N*Ho*Wo) when
     ``keep_cols``, else None. Either way the windows are copied and multiplied a batch chunk at a time, so each
@@ -355,7 +362,7 @@ def _gemm_forward(x, w, b, pads, st, dl, out_hw, groups, keep_cols):
         else:
             dst = flat[:c * kh * kw * (n1 - n0) * hw].reshape(c, kh, kw, n1 - n0, ho, wo)
             blk = dst.reshape(groups, q, -1)
-        map_blocks(np.copyto, dst, win[:, :, :, n0:n1], order=(3, 0, 1, 2, 4, 5))   # a batch block per thread
+        _copy_windows(dst, win, n0, n1)
         np.matmul(w3, blk, out=out[:, :, span])
         if b is not None:
             out[:, :, span] += b3                                       # while the chunk is in cache
@@ -437,7 +444,7 @@ def _gemm_weight_grad(x, grad, k, pads, st, dl, groups, cols=None):
         for n0 in range(0, n, nb):
             n1 = min(n, n0 + nb)
             dst = flat[:c * k[0] * k[1] * (n1 - n0) * ho * wo].reshape(c, k[0], k[1], n1 - n0, ho, wo)
-            map_blocks(np.copyto, dst, win[:, :, :, n0:n1], order=(3, 0, 1, 2, 4, 5))
+            _copy_windows(dst, win, n0, n1)
             blk = dst.reshape(groups, q, -1)                           # (G, Cg*KH*KW, nb*Ho*Wo)
             dw3 += np.matmul(g3[:, :, n0 * ho * wo:n1 * ho * wo], blk.transpose(0, 2, 1), out=part)
     return dw3.reshape(grad.shape[1], -1, k[0], k[1])

@@ -98,7 +98,7 @@ class Interpolate(Function):
             raise op_error("interpolate", "x must be 4-D (N, C, H, W)", x)
         if min(x.shape[2:]) == 0:
             raise op_error("interpolate", "the input's spatial size must be positive", x)
-        n, c, h, w = x.shape
+        n, c, _, w = x.shape
         # the H-resampled intermediate and the output, each with the parts _gather sums (bilinear: two parts and
         # their sum alive at once), and the axis maps (~40 bytes per position)
         parts = 3 if mode == "bilinear" else 1
