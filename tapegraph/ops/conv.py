@@ -27,8 +27,12 @@ Groups: the GEMM paths split channels as (G, C/G) and filters as (G, F/G) and ru
 
 The weight gradient is selectable on its own (``weight_grad="gemm"`` or ``"fft"``; recorded as
 ``attrs["weight_grad"]``): FFT correlation of input and output gradient, summing over the batch per frequency.
-GEMM outputs and input gradients are (N, C, H, W) views of (C, N, H, W)-ordered buffers: the GEMMs produce that
-order, and a gradient that arrives in it (through relu or pooling, which keep the layout) needs no copy.
+The GEMM paths work batch-innermost: the padded input is a (C, Hp, Wp, N) array, its columns (C*KH*KW,
+Ho*Wo*N), and outputs and input gradients are (N, C, H, W) views of (C, H, W, N)-ordered buffers. Every window copy
+and col2im add then moves rows of Wo*N contiguous elements instead of Wo (a 7x7 map had rows of 7), 1.3-5x faster
+per pass (README "Performance"); the GEMMs are the same products with their columns permuted. A conv's input that
+is already batch-innermost (the output of a previous conv, through relu, batch_norm or pooling, which keep the
+layout) is padded by one contiguous copy, and a gradient that arrives in that order needs no copy at all.
 """
 from __future__ import annotations
 
@@ -38,7 +42,7 @@ import os
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .. import buffers
+from .. import buffers, threads
 from ..function import Function, op_error
 from ..tape import dtype_shapes
 from ..threads import for_blocks, map_blocks
@@ -148,6 +152,47 @@ def _windows(xp: np.ndarray, k: tuple, out_hw: tuple, stride: tuple, dilation: t
     shape = (xp.shape[1], k[0], k[1], xp.shape[0], out_hw[0], out_hw[1])
     strides = (sc, sh * dilation[0], sw * dilation[1], sn, sh * stride[0], sw * stride[1])
     return as_strided(xp, shape, strides, writeable=False)
+
+
+def _pad_bi(x: np.ndarray, pads: tuple) -> np.ndarray:
+    """x (N, C, H, W) spatially zero-padded as a batch-innermost (C, Hp, Wp, N) array: x's own memory when there is
+    no padding and x is already batch-innermost, else one copy (threaded) into a buffer reused across steps."""
+    (t, b), (l, r) = pads
+    n, c, h, w = x.shape
+    xt = x.transpose(1, 2, 3, 0)
+    if t == b == l == r == 0 and xt.flags.c_contiguous:
+        return xt
+    out = buffers.empty((c, h + t + b, w + l + r, n), x.dtype)
+    out[:, :t] = 0                                                     # the border only: the rest is x
+    out[:, t + h:] = 0
+    out[:, t:t + h, :l] = 0
+    out[:, t:t + h, l + w:] = 0
+    _copy_split(out[:, t:t + h, l:l + w], xt)
+    return out
+
+
+def _copy_split(dst, src):
+    """np.copyto(dst, src) on the threads, split along the larger of dst's two outermost axes."""
+    order = tuple(range(dst.ndim))
+    if dst.ndim > 1 and dst.shape[1] > dst.shape[0]:
+        order = (1, 0) + order[2:]
+    map_blocks(np.copyto, dst, src, order=order)
+
+
+def _windows_bi(xp: np.ndarray, k: tuple, out_hw: tuple, stride: tuple, dilation: tuple) -> np.ndarray:
+    """Read-only strided view (C, KH, KW, Ho, Wo, N) of a padded batch-innermost (C, Hp, Wp, N) array; no copy."""
+    sc, sh, sw, sn = xp.strides
+    shape = (xp.shape[0], k[0], k[1], out_hw[0], out_hw[1], xp.shape[3])
+    strides = (sc, sh * dilation[0], sw * dilation[1], sh * stride[0], sw * stride[1], sn)
+    return as_strided(xp, shape, strides, writeable=False)
+
+
+def _rows_bi(i: int, j: int, h0: int, h1: int, wo: int, stride: tuple, dilation: tuple) -> tuple:
+    """Index of the (C, h1-h0, Wo, N) cells of a padded (C, Hp, Wp, N) array that kernel offset (i, j) meets for
+    output rows h0:h1: a strided basic slice (a view)."""
+    (sh, sw), (dh, dw) = stride, dilation
+    return (slice(None), slice(i * dh + h0 * sh, i * dh + (h1 - 1) * sh + 1, sh),
+            slice(j * dw, j * dw + (wo - 1) * sw + 1, sw))
 
 
 def _crop(xp: np.ndarray, pads: tuple) -> np.ndarray:
@@ -323,61 +368,62 @@ def _chunk(per_image: int, n: int, elems: int = SLIDING_CHUNK_ELEMS) -> int:
 
 
 def _f_major(grad, groups):
-    """(N, F, Ho, Wo) gradient -> (G, F/G, N*Ho*Wo); free when the gradient is F-major (as GEMM outputs are)."""
+    """(N, F, Ho, Wo) gradient -> (G, F/G, Ho*Wo*N); free when the gradient is batch-innermost (as GEMM outputs
+    are), a copy otherwise."""
     n, f, ho, wo = grad.shape
-    return grad.transpose(1, 0, 2, 3).reshape(groups, f // groups, n * ho * wo)
+    return grad.transpose(1, 2, 3, 0).reshape(groups, f // groups, ho * wo * n)
 
 
-def _copy_windows(dst, win, n0, n1):
-    """Images n0:n1 of the (C, KH, KW, N, Ho, Wo) window view into ``dst`` (their columns), a batch block per
-    thread."""
-    map_blocks(np.copyto, dst, win[:, :, :, n0:n1], order=(3, 0, 1, 2, 4, 5))
+def _copy_windows(dst, win):
+    """The (C, KH, KW, rows, Wo, N) window view into ``dst`` (their columns), on the threads."""
+    _copy_split(dst, win)
 
 
 def _gemm_forward(x, w, b, pads, st, dl, out_hw, groups, keep_cols):
-    """y (N, F, Ho, Wo), a view of an F-major buffer, and the im2col columns (G, Cg*KH*KW, N*Ho*Wo) when
-    ``keep_cols``, else None. Either way the windows are copied and multiplied a batch chunk at a time, so each
-    chunk's columns are still in cache for its GEMM (~15% faster than one copy and one GEMM over the batch);
-    kept columns fill one buffer chunk by chunk, transient ones reuse a chunk-sized buffer."""
+    """y (N, F, Ho, Wo), a view of a batch-innermost (F, Ho, Wo, N) buffer, and the im2col columns (G, Cg*KH*KW,
+    Ho*Wo*N) when ``keep_cols``, else None. The windows are copied and multiplied a chunk of output rows at a time,
+    so each chunk's columns are still in cache for its GEMM; kept columns fill one buffer chunk by chunk, transient
+    ones reuse a chunk-sized buffer."""
     n, c = x.shape[:2]
     f, cg, kh, kw = w.shape
     ho, wo = out_hw
-    m, q, hw = n * ho * wo, cg * kh * kw, ho * wo
-    win = _windows(_pad(x, pads), (kh, kw), out_hw, st, dl)           # (C, KH, KW, N, Ho, Wo) view
+    q, row = cg * kh * kw, wo * n                                      # column rows; elements per output row
+    win = _windows_bi(_pad_bi(x, pads), (kh, kw), out_hw, st, dl)      # (C, KH, KW, Ho, Wo, N) view
     w3 = w.reshape(groups, f // groups, q)                             # (G, Fg, Cg*KH*KW)
-    out = buffers.empty((groups, f // groups, m), x.dtype)            # (G, Fg, N*Ho*Wo), reused across steps
-    nb = _chunk((c * kh * kw + f) * hw, n, FORWARD_CHUNK_ELEMS)       # a chunk's columns and outputs
+    out = buffers.empty((groups, f // groups, ho * row), x.dtype)     # (G, Fg, Ho*Wo*N), reused across steps
+    rows = _chunk((c * kh * kw + f) * row, ho, FORWARD_CHUNK_ELEMS)   # a chunk's columns and outputs
     b3 = None if b is None else b.reshape(groups, f // groups, 1)
     cols = None
     if keep_cols:
         cols6 = buffers.empty(win.shape, x.dtype)                      # the one copy
-        cols = cols6.reshape(groups, q, m)                             # (G, Cg*KH*KW, N*Ho*Wo)
+        cols = cols6.reshape(groups, q, ho * row)                      # (G, Cg*KH*KW, Ho*Wo*N)
     else:
-        flat = buffers.empty(c * kh * kw * nb * hw, x.dtype)           # one chunk's columns
-    for n0 in range(0, n, nb):
-        n1 = min(n, n0 + nb)
-        span = slice(n0 * hw, n1 * hw)
+        flat = buffers.empty(c * kh * kw * rows * row, x.dtype)        # one chunk's columns
+    for h0 in range(0, ho, rows):
+        h1 = min(ho, h0 + rows)
+        span = slice(h0 * row, h1 * row)
         if keep_cols:
-            dst, blk = cols6[:, :, :, n0:n1], cols[:, :, span]
+            dst, blk = cols6[:, :, :, h0:h1], cols[:, :, span]
         else:
-            dst = flat[:c * kh * kw * (n1 - n0) * hw].reshape(c, kh, kw, n1 - n0, ho, wo)
+            dst = flat[:c * kh * kw * (h1 - h0) * row].reshape(c, kh, kw, h1 - h0, wo, n)
             blk = dst.reshape(groups, q, -1)
-        _copy_windows(dst, win, n0, n1)
+        _copy_windows(dst, win[:, :, :, h0:h1])
         np.matmul(w3, blk, out=out[:, :, span])
         if b is not None:
             out[:, :, span] += b3                                       # while the chunk is in cache
-    return out.reshape(f, n, ho, wo).transpose(1, 0, 2, 3), cols       # (N, F, Ho, Wo) view
+    return out.reshape(f, ho, wo, n).transpose(3, 0, 1, 2), cols       # (N, F, Ho, Wo) view
 
 
 def _gemm_input_grad(grad, w, in_hw, pads, st, dl, groups, per_offset):
-    """dx (N, C, H, W) of y = conv(x, w), i.e. the transposed convolution of ``grad`` (N, F, Ho, Wo).
+    """dx (N, C, H, W), a view of a batch-innermost buffer, of y = conv(x, w): the transposed convolution of
+    ``grad`` (N, F, Ho, Wo).
 
-    ``per_offset``: one (G, Cg, Fg) @ (G, Fg, N*Ho*Wo) GEMM per kernel offset, added into shifted windows; else
-    one GEMM per batch chunk into columns (kept in cache) put back by col2im over the kernel offsets.
+    ``per_offset``: one (G, Cg, Fg) @ (G, Fg, Ho*Wo*N) GEMM per kernel offset, added into shifted windows; else
+    one GEMM per chunk of output rows into columns (kept in cache) put back by col2im over the kernel offsets.
     """
     n, f, ho, wo = grad.shape
     _, cg, kh, kw = w.shape
-    c, fg, m = cg * groups, f // groups, n * ho * wo
+    c, fg, row = cg * groups, f // groups, wo * n
     if not per_offset and _correlate_input_grad(st, dl, (kh, kw), pads, cg, fg):
         # stride 1: dx is grad, padded by d*(k-1) - p, cross-correlated with the flipped kernel, filters and
         # channels swapped per group: conv2d's own forward, no col2im scatter
@@ -386,36 +432,44 @@ def _gemm_input_grad(grad, w, in_hw, pads, st, dl, groups, per_offset):
         pads_t = tuple((d * (k - 1) - p0, size - o + p0)
                        for d, k, (p0, _), size, o in zip(dl, (kh, kw), pads, in_hw, (ho, wo)))
         return _gemm_forward(grad, wt.reshape(c, fg, kh, kw), None, pads_t, (1, 1), dl, in_hw, groups, False)[0]
-    g3 = _f_major(grad, groups)                                        # (G, Fg, N*Ho*Wo)
+    g3 = _f_major(grad, groups)                                        # (G, Fg, Ho*Wo*N)
     hp, wp = in_hw[0] + sum(pads[0]), in_hw[1] + sum(pads[1])
-    buf = buffers.zeros((c, n, hp, wp), grad.dtype)                    # (C, N, Hp, Wp), reused across steps
-    dxp = buf.transpose(1, 0, 2, 3)                                    # (N, C, Hp, Wp) view
+    buf = buffers.zeros((c, hp, wp, n), grad.dtype)                    # (C, Hp, Wp, N), reused across steps
     if per_offset:
         w5 = w.reshape(groups, fg, cg, kh, kw)
-        tmp = buffers.empty((groups, cg, m), grad.dtype)               # (G, Cg, N*Ho*Wo)
+        tmp = buffers.empty((groups, cg, ho * row), grad.dtype)        # (G, Cg, Ho*Wo*N)
+        t4 = tmp.reshape(c, ho, wo, n)
         for i in range(kh):
             for j in range(kw):
                 np.matmul(w5[:, :, :, i, j].transpose(0, 2, 1), g3, out=tmp)
-                dxp[_window(i, j, (ho, wo), st, dl)] += tmp.reshape(c, n, ho, wo).transpose(1, 0, 2, 3)
+                buf[_rows_bi(i, j, 0, ho, wo, st, dl)] += t4
     else:
         w3t = w.reshape(groups, fg, cg * kh * kw).transpose(0, 2, 1)   # (G, Cg*KH*KW, Fg)
-        nb = _chunk(c * kh * kw * ho * wo, n)
-        flat = buffers.empty(c * kh * kw * min(nb, n) * ho * wo, grad.dtype)
-        for n0 in range(0, n, nb):
-            n1 = min(n, n0 + nb)
-            mm = (n1 - n0) * ho * wo
-            dcols = np.matmul(w3t, g3[:, :, n0 * ho * wo:n0 * ho * wo + mm],
-                              out=flat[:c * kh * kw * mm].reshape(groups, cg * kh * kw, mm))
-            dcols = dcols.reshape(c, kh, kw, n1 - n0, ho, wo)
-            part = buf[:, n0:n1]                                       # (C, nb, Hp, Wp)
+        rows = _chunk(c * kh * kw * row, ho)
+        flat = buffers.empty(c * kh * kw * rows * row, grad.dtype)
+        # channel blocks on the threads; with fewer channels than threads, batch blocks (N is innermost, so a
+        # block's rows are shorter but still Wo*N/threads long)
+        by_channel = c >= min(threads.THREADS, n)
+        for h0 in range(0, ho, rows):
+            h1 = min(ho, h0 + rows)
+            dcols = np.matmul(w3t, g3[:, :, h0 * row:h1 * row],
+                              out=flat[:c * kh * kw * (h1 - h0) * row].reshape(groups, cg * kh * kw, -1))
+            dcols = dcols.reshape(c, kh, kw, h1 - h0, wo, n)
 
-            def col2im(c0, c1, dcols=dcols, part=part):                # channel blocks, one per thread
-                dst = part[c0:c1].transpose(1, 0, 2, 3)
+            def col2im(lo, hi, dcols=dcols, h0=h0, h1=h1):
                 for i in range(kh):
                     for j in range(kw):
-                        dst[_window(i, j, (ho, wo), st, dl)] += dcols[c0:c1, i, j].transpose(1, 0, 2, 3)
-            for_blocks(col2im, c, kh * kw * (n1 - n0) * ho * wo)
-    return _crop(dxp, pads)
+                        dst, src = buf[_rows_bi(i, j, h0, h1, wo, st, dl)], dcols[:, i, j]   # (C, rows, Wo, N)
+                        if by_channel:
+                            dst[lo:hi] += src[lo:hi]
+                        else:
+                            dst[..., lo:hi] += src[..., lo:hi]
+            if by_channel:
+                for_blocks(col2im, c, kh * kw * (h1 - h0) * row)
+            else:
+                for_blocks(col2im, n, c * kh * kw * (h1 - h0) * wo)
+    (t, b), (l, r) = pads
+    return buf[:, t:hp - b, l:wp - r].transpose(3, 0, 1, 2)
 
 
 def _correlate_input_grad(st, dl, k, pads, cg, fg) -> bool:
@@ -428,25 +482,25 @@ def _correlate_input_grad(st, dl, k, pads, cg, fg) -> bool:
 
 def _gemm_weight_grad(x, grad, k, pads, st, dl, groups, cols=None):
     """dW (F, C/G, KH, KW): GEMMs of the output gradient against the kept columns, or against the input's window
-    view a batch chunk at a time."""
-    g3 = _f_major(grad, groups)                                        # (G, Fg, N*Ho*Wo)
+    view a chunk of output rows at a time."""
+    g3 = _f_major(grad, groups)                                        # (G, Fg, Ho*Wo*N)
     if cols is not None:
         dw3 = np.matmul(g3, cols.transpose(0, 2, 1))                   # (G, Fg, Cg*KH*KW)
     else:
         n, c = x.shape[:2]
         ho, wo = grad.shape[2:]
-        q = c // groups * k[0] * k[1]
-        win = _windows(_pad(x, pads), k, (ho, wo), st, dl)             # (C, KH, KW, N, Ho, Wo) view
+        q, row = c // groups * k[0] * k[1], wo * n
+        win = _windows_bi(_pad_bi(x, pads), k, (ho, wo), st, dl)       # (C, KH, KW, Ho, Wo, N) view
         dw3 = np.zeros((groups, g3.shape[1], q), dtype=grad.dtype)
         part = np.empty_like(dw3)
-        nb = _chunk(c * k[0] * k[1] * ho * wo, n, FORWARD_CHUNK_ELEMS)   # a chunk's columns stay in cache
-        flat = buffers.empty(c * k[0] * k[1] * nb * ho * wo, x.dtype)
-        for n0 in range(0, n, nb):
-            n1 = min(n, n0 + nb)
-            dst = flat[:c * k[0] * k[1] * (n1 - n0) * ho * wo].reshape(c, k[0], k[1], n1 - n0, ho, wo)
-            _copy_windows(dst, win, n0, n1)
-            blk = dst.reshape(groups, q, -1)                           # (G, Cg*KH*KW, nb*Ho*Wo)
-            dw3 += np.matmul(g3[:, :, n0 * ho * wo:n1 * ho * wo], blk.transpose(0, 2, 1), out=part)
+        rows = _chunk(c * k[0] * k[1] * row, ho, FORWARD_CHUNK_ELEMS)  # a chunk's columns stay in cache
+        flat = buffers.empty(c * k[0] * k[1] * rows * row, x.dtype)
+        for h0 in range(0, ho, rows):
+            h1 = min(ho, h0 + rows)
+            dst = flat[:c * k[0] * k[1] * (h1 - h0) * row].reshape(c, k[0], k[1], h1 - h0, wo, n)
+            _copy_windows(dst, win[:, :, :, h0:h1])
+            blk = dst.reshape(groups, q, -1)                           # (G, Cg*KH*KW, rows*Wo*N)
+            dw3 += np.matmul(g3[:, :, h0 * row:h1 * row], blk.transpose(0, 2, 1), out=part)
     return dw3.reshape(grad.shape[1], -1, k[0], k[1])
 
 
@@ -536,18 +590,18 @@ def _depthwise_weight_grad(x, grad, k, pads, st, dl, groups):
 
 
 def _as_f_major(grad):
-    """The (N, F, Ho, Wo) gradient as a view of an F-major buffer (copied once if it is not), so that every GEMM
-    below reshapes it for free."""
-    gf = grad.transpose(1, 0, 2, 3)
+    """The (N, F, Ho, Wo) gradient as a view of a batch-innermost (F, Ho, Wo, N) buffer (copied once if it is
+    not), so that every GEMM below reshapes it for free."""
+    gf = grad.transpose(1, 2, 3, 0)
     if gf.flags.c_contiguous:
         return grad
     out = buffers.empty(gf.shape, grad.dtype)
-    np.copyto(out, gf)
-    return out.transpose(1, 0, 2, 3)
+    _copy_split(out, gf)
+    return out.transpose(3, 0, 1, 2)
 
 
 def _bias_grad(grad):
-    gf = grad.transpose(1, 0, 2, 3)
+    gf = grad.transpose(1, 2, 3, 0)
     if gf.flags.c_contiguous:
         return gf.reshape(gf.shape[0], -1).sum(axis=1)
     return grad.sum(axis=(0, 2, 3))
