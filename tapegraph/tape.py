@@ -412,6 +412,7 @@ class Tape:
             n.inputs = tuple([metas.get(id(t)) or _released_leaf(t, metas, keep) for t in n.inputs])
 
     def _walk(self, target, grad, keep):
+        from .ops.elementwise import _binary
         from .tensor import Tensor
 
         if not isinstance(target, Tensor):
@@ -501,7 +502,8 @@ class Tape:
                     grads[k] = ig
                     tensors[k] = inp
                 else:
-                    total = prev + ig
+                    # a reused tensor: large sums go into a pooled array, on the threads (no fresh pages per step)
+                    total = _binary(np.add, prev, ig)
                     grads[k] = total if type(total) is np.ndarray else np.asarray(total)   # 0-d sums are scalars
         if keep is not None:
             for k in keep:

@@ -35,6 +35,20 @@ def test_diamond_reuse_adds_gradients():
     np.testing.assert_allclose(x.grad, 2 * (1 + 2 * (2 * x.data)))
 
 
+def test_large_reused_tensor_sums_into_a_fresh_array():
+    # above buffers.MIN_BYTES the walk adds into a pooled array on the threads; add's backward hands the same
+    # gradient array to both inputs, so summing in place into either would double-count the other
+    rng = np.random.default_rng(0)
+    x = tg.tensor(rng.standard_normal((4, 8, 32, 32), dtype=np.float32), requires_grad=True)   # 128 KiB
+    h = tg.tensor(rng.standard_normal((4, 8, 32, 32), dtype=np.float32), requires_grad=True)
+    with tg.Tape() as tape:
+        a = x + h                      # (g, g): one array for both
+        y = (a + x + (x * 3.0).transpose(1, 0, 2, 3).transpose(1, 0, 2, 3)).sum()
+    tape.backward(y)
+    np.testing.assert_array_equal(x.grad, np.full(x.shape, 5.0, np.float32))
+    np.testing.assert_array_equal(h.grad, np.ones(h.shape, np.float32))
+
+
 def test_same_tensor_twice_in_one_op():
     x = leaf(4)
     with tg.Tape() as tape:

@@ -4,14 +4,15 @@
 
 Algorithms (``algorithm=``; the one used is recorded on the Node as ``attrs["algorithm"]``):
 
-- ``"im2col"``: the padded input's sliding windows are copied once into a column matrix (C*KH*KW, N*Ho*Wo) that
-  forward keeps; forward and weight gradient are one GEMM each. The input gradient is one GEMM per batch chunk
-  (so its columns stay in cache) put back by a loop over the KH*KW kernel offsets (col2im; the fastest scatter
-  measured, PERF-NOTES).
+- ``"im2col"``: the padded input's sliding windows are copied once into a column matrix (C*KH*KW, Ho*Wo*N) that
+  forward keeps; forward and weight gradient are one GEMM each. The input gradient is one GEMM per chunk of output
+  rows (so its columns stay in cache) put back by a loop over the KH*KW kernel offsets (col2im; the fastest
+  scatter measured, PERF-NOTES), or, at stride 1 with no more filters than channels, conv2d's forward of the padded
+  gradient with the flipped kernel.
 - ``"sliding"``: nothing but the input is kept. Forward and weight gradient contract a strided window view
-  (``as_strided``, no copy) with a GEMM, a batch chunk at a time so the transient columns stay small; the input
-  gradient is the full correlation of the stride-dilated output gradient with the flipped kernel, done as one
-  (C, F) @ (F, N*Ho*Wo) GEMM per kernel offset added into the shifted (strided) input window.
+  (``as_strided``, no copy) with a GEMM, a chunk of output rows at a time so the transient columns stay small; the
+  input gradient is the full correlation of the stride-dilated output gradient with the flipped kernel, done as one
+  (C, F) @ (F, Ho*Wo*N) GEMM per kernel offset added into the shifted (strided) input window.
 - ``"fft"``: all three passes in the frequency domain (rfft2 over the spatial axes at a 5-smooth length >= the
   padded size, so circular equals linear; one batched (.., A, B) @ (.., B, C) product per frequency; the inverse
   cropped to the needed lags and strides). The forward's input and kernel spectra are kept for backward.
@@ -61,8 +62,10 @@ IM2COL_MAX_BYTES = 128 << 20
 # col2im chunk: 4M beat 1M there, 62 vs 73 ms for 32 -> 64 channels at batch 256).
 SLIDING_CHUNK_ELEMS = 1 << 22
 # The forward copies and multiplies about this many elements of columns and outputs at a time: a chunk stays in
-# cache between its copy, its GEMM and its bias (1M beat 256K and 4M on 16-64 channel 3x3 convs).
-FORWARD_CHUNK_ELEMS = 1 << 20
+# cache between its copy, its GEMM and its bias. Batch-innermost, 4M beat 1M, 2M and 8M in whole steps (small
+# ResNet, 2 threads, alternated in one process: 222.5 vs 236.3, 224.1 and 228.0 ms; LeNet-5 and the MNIST CNN
+# 1-2% faster).
+FORWARD_CHUNK_ELEMS = 1 << 22
 # Process-wide: key (x shape, w shape, stride, padding, dilation, dtype) -> algorithm chosen by "auto".
 AUTO_CHOICES: dict = {}
 FFT_WORKERS = max(1, min(os.cpu_count() or 1, 4))
