@@ -127,18 +127,20 @@ def _with_shapes(err: Exception, *arrays) -> Exception:
     return type(err)(f"{err} (got {dtype_shapes(arrays)})")
 
 
-def _pad(x: np.ndarray, pads: tuple, value=0) -> np.ndarray:
-    """Spatially padded copy of an (N, C, H, W) array (``x`` itself when there is no padding)."""
+def _pad(x: np.ndarray, pads: tuple, value=0, c_order: bool = False) -> np.ndarray:
+    """Spatially padded copy of an (N, C, H, W) array in x's memory order, or C order if ``c_order`` (``x``
+    itself when there is no padding and the order is right)."""
     (t, b), (l, r) = pads
-    if t == b == l == r == 0:
+    if t == b == l == r == 0 and (not c_order or x.flags.c_contiguous):
         return x
     n, c, h, w = x.shape
-    out = buffers.empty_in_order_of(x, (n, c, h + t + b, w + l + r), x.dtype)     # reused across steps
+    shape = (n, c, h + t + b, w + l + r)
+    out = buffers.empty(shape, x.dtype) if c_order else buffers.empty_in_order_of(x, shape, x.dtype)   # reused
     out[:, :, :t] = value                                              # the border only: the rest is x
     out[:, :, t + h:] = value
     out[:, :, t:t + h, :l] = value
     out[:, :, t:t + h, l + w:] = value
-    out[:, :, t:t + h, l:l + w] = x
+    _copy_split(out[:, :, t:t + h, l:l + w], x)
     return out
 
 
@@ -531,7 +533,7 @@ def _depthwise_forward(x, w, b, pads, st, dl, out_hw):
     n, c = x.shape[:2]
     f, _, kh, kw = w.shape
     mult = f // c
-    xp = _pad(x, pads)
+    xp = _pad(x, pads, c_order=True)                                     # batch blocks contiguous
     wk = w.reshape(c, mult, kh, kw)[..., None, None]                   # (C, M, KH, KW, 1, 1)
     out = buffers.empty((n, c, mult) + tuple(out_hw), x.dtype)         # (N, C, M, Ho, Wo) = (N, F, Ho, Wo), reused
 
@@ -577,7 +579,7 @@ def _depthwise_input_grad(grad, w, in_hw, pads, st, dl, groups):
 def _depthwise_weight_grad(x, grad, k, pads, st, dl, groups):
     n, f, ho, wo = grad.shape
     c, mult = groups, f // groups
-    xp = _pad(x, pads)
+    xp = _pad(x, pads, c_order=True)
     g5 = grad.reshape(n, c, mult, ho, wo)
 
     def block(n0, n1):
