@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 import tapegraph as tg
 from tapegraph.ops import conv as conv_mod
+from tapegraph.threads import memory_order
 from tests.ops.cases import Case, params, rand, run_case
 
 ALGOS = ("sliding", "im2col", "fft")
@@ -135,6 +136,41 @@ def test_random_sweep_all_algorithms_agree_with_reference(n, c, f, h, w, kh, kw,
         ry, grads = naive_conv(x, wt, b, attrs["stride"], attrs["padding"], attrs["dilation"])
         for got, ref in zip((y, dx, dw_, db), (ry, *grads(g))):
             np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-9, err_msg=f"{algo}/{wg}")
+
+
+def _batch_innermost(a):
+    return np.ascontiguousarray(a.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
+
+
+@pytest.mark.parametrize("layout", ["c", "batch-innermost", "strided"])
+@pytest.mark.parametrize("algo", ["im2col", "sliding"])
+@pytest.mark.parametrize("padding,stride,groups", [("valid", 1, 1), (1, 1, 2), (1, 2, 1), ("valid", 2, 2)])
+def test_any_memory_layout_of_input_and_gradient_gives_the_reference(layout, algo, padding, stride, groups):
+    # the GEMM paths view a batch-innermost input without copying it (valid padding) and copy any other layout;
+    # outputs and input gradients are batch-innermost views; the upstream gradient may come in any layout
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 4, 9, 16))
+    w, b = rng.standard_normal((6, 4 // groups, 3, 3)), rng.standard_normal(6)
+    if layout == "batch-innermost":
+        x = _batch_innermost(x)
+    elif layout == "strided":
+        x = rng.standard_normal((3, 4, 9, 32))[:, :, :, ::2]
+    xt, wt, bt = (tg.tensor(a, requires_grad=True, dtype=np.float64) for a in (x, w, b))
+    assert (xt.data.transpose(1, 2, 3, 0).flags.c_contiguous) == (layout == "batch-innermost")
+    with tg.Tape() as tape:
+        y = tg.conv2d(xt, wt, bt, stride=stride, padding=padding, groups=groups, algorithm=algo)
+    g = rng.standard_normal(y.shape)
+    tape.backward(y, g if layout == "c" else _batch_innermost(g) if layout == "batch-innermost" else g[::-1][::-1])
+    assert memory_order(y.data) == memory_order(xt.grad) == (1, 2, 3, 0)     # (dx: a crop of the padded one)
+    pads = tape[0].attrs["padding"]
+    for gi in range(groups):
+        cs, fs = slice(gi * 4 // groups, (gi + 1) * 4 // groups), slice(gi * 6 // groups, (gi + 1) * 6 // groups)
+        ry, grads = naive_conv(x[:, cs], w[fs], b[fs], (stride, stride), pads, (1, 1))
+        rdx, rdw, rdb = grads(g[:, fs])
+        np.testing.assert_allclose(y.data[:, fs], ry, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(xt.grad[:, cs], rdx, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(wt.grad[fs], rdw, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(bt.grad[fs], rdb, rtol=1e-10, atol=1e-10)
 
 
 def test_same_padding_follows_keras():
