@@ -46,6 +46,45 @@ def test_numpy_only(benchmark):
     _bench(benchmark, run, "numpy, no graph")
 
 
+class _BareTensor:
+    __slots__ = ("data", "requires_grad")
+
+    def __init__(self, data, requires_grad=False):
+        self.data, self.requires_grad = data, requires_grad
+
+
+def test_bare_python_autograd(benchmark):
+    """For scale: the least a define-by-run tape in Python does per op (a result object, one record appended,
+    one backward call and a gradient dict entry per input in the walk), with no mutation guard, no graph kept after
+    backward, no dtype or shape checks, no profile or hooks. tapegraph's Tape() does all of those."""
+    x, c = _BareTensor(np.ones(16, dtype=np.float32), True), _BareTensor(np.float32(1.0001))
+    tape = []
+
+    def mul(a, b):
+        out = _BareTensor(a.data * b.data, a.requires_grad or b.requires_grad)
+        if out.requires_grad:
+            tape.append((a, b, out))
+        return out
+
+    def run():
+        y = x
+        for _ in range(N_OPS):
+            y = mul(y, c)
+        grads = {id(y): np.ones_like(y.data)}
+        for a, b, out in reversed(tape):
+            g = grads.pop(id(out), None)
+            if g is None:
+                continue
+            for t, other in ((a, b), (b, a)):
+                if t.requires_grad:
+                    gi, prev = g * other.data, grads.get(id(t))
+                    grads[id(t)] = gi if prev is None else prev + gi
+        tape.clear()
+        return grads[id(x)]
+
+    _bench(benchmark, run, "bare Python autograd (no guard, no kept graph, no checks)")
+
+
 def test_ops_without_tape(benchmark):
     x = _leaf()
     _bench(benchmark, lambda: _chain(x), "tapegraph ops, no tape")

@@ -91,7 +91,7 @@ def zeros(shape, dtype=np.float32) -> np.ndarray:
 
 def empty_in_order_of(like: np.ndarray, shape, dtype, zero: bool = False) -> np.ndarray:
     """An array of ``shape`` whose axes lie in memory in the order of ``like``'s (a conv output is (N, C, H, W)
-    over (C, N, H, W) memory), so gradients keep the layout of the activations and the ops before need no copies."""
+    over (C, H, W, N) memory), so gradients keep the layout of the activations and the ops before need no copies."""
     order = sorted(range(like.ndim), key=lambda ax: -like.strides[ax])       # outermost axis first
     buf = (zeros if zero else empty)([shape[ax] for ax in order], dtype)
     inverse = [0] * len(order)

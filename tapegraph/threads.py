@@ -49,8 +49,8 @@ def _pool():
 
 
 def memory_order(a) -> tuple:
-    """Axes of ``a`` from outermost to innermost in memory (a conv output (N, C, H, W) over (C, N, H, W) memory
-    gives (1, 0, 2, 3)); ``a.transpose(memory_order(a))`` walks memory in order."""
+    """Axes of ``a`` from outermost to innermost in memory (a conv output (N, C, H, W) over (C, H, W, N) memory
+    gives (1, 2, 3, 0)); ``a.transpose(memory_order(a))`` walks memory in order."""
     return tuple(sorted(range(a.ndim), key=lambda ax: -abs(a.strides[ax])))
 
 

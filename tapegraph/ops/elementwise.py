@@ -19,7 +19,7 @@ class _Elementwise(Function):
 
 def _binary(ufunc, a, b):
     """``ufunc(a, b)``; a large result (>= buffers.MIN_BYTES) goes into a pooled array in the larger input's memory
-    order (reused across steps: no fresh pages per step, and a conv output's (C, N, H, W) layout is kept), by
+    order (reused across steps: no fresh pages per step, and a conv output's (C, H, W, N) layout is kept), by
     blocks on tapegraph.threads when both inputs have its shape."""
     if a.nbytes < buffers.MIN_BYTES and b.nbytes < buffers.MIN_BYTES:
         return ufunc(a, b)                                     # small: no pooling overhead

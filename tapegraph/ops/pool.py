@@ -85,7 +85,7 @@ def _full_pads(pads, extra):
 
 def _alloc_like(like, shape, dtype, zero):
     """An array of ``shape`` whose axes lie in memory in the order of ``like``'s (a conv output is (N, C, H, W) over
-    (C, N, H, W) memory): gradients keep the layout of the activations, so the ops before need no copies. Large
+    (C, H, W, N) memory): gradients keep the layout of the activations, so the ops before need no copies. Large
     ones are reused across steps (tapegraph.buffers)."""
     return buffers.empty_in_order_of(like, shape, dtype, zero=zero)
 
