@@ -151,14 +151,6 @@ def _window(i: int, j: int, out_hw: tuple, stride: tuple, dilation: tuple) -> tu
             slice(j * dw, j * dw + (wo - 1) * sw + 1, sw))
 
 
-def _windows(xp: np.ndarray, k: tuple, out_hw: tuple, stride: tuple, dilation: tuple) -> np.ndarray:
-    """Read-only strided view (C, KH, KW, N, Ho, Wo) of a padded (N, C, Hp, Wp) array; no copy."""
-    sn, sc, sh, sw = xp.strides
-    shape = (xp.shape[1], k[0], k[1], xp.shape[0], out_hw[0], out_hw[1])
-    strides = (sc, sh * dilation[0], sw * dilation[1], sn, sh * stride[0], sw * stride[1])
-    return as_strided(xp, shape, strides, writeable=False)
-
-
 def _pad_bi(x: np.ndarray, pads: tuple) -> np.ndarray:
     """x (N, C, H, W) spatially zero-padded as a batch-innermost (C, Hp, Wp, N) array: x's own memory when there is
     no padding and x is already batch-innermost, else one copy (threaded) into a buffer reused across steps."""
@@ -392,11 +384,6 @@ def _f_major(grad, groups):
     return _as_f_major(grad).transpose(1, 2, 3, 0).reshape(groups, f // groups, ho * wo * n)
 
 
-def _copy_windows(dst, win):
-    """The (C, KH, KW, rows, Wo, N) window view into ``dst`` (their columns), on the threads."""
-    _copy_split(dst, win)
-
-
 def _gemm_forward(x, w, b, pads, st, dl, out_hw, groups, keep_cols):
     """y (N, F, Ho, Wo), a view of a batch-innermost (F, Ho, Wo, N) buffer, and the im2col columns (G, Cg*KH*KW,
     Ho*Wo*N) when ``keep_cols``, else None. The windows are copied and multiplied a chunk of output rows at a time,
@@ -425,7 +412,7 @@ def _gemm_forward(x, w, b, pads, st, dl, out_hw, groups, keep_cols):
         else:
             dst = flat[:c * kh * kw * (h1 - h0) * row].reshape(c, kh, kw, h1 - h0, wo, n)
             blk = dst.reshape(groups, q, -1)
-        _copy_windows(dst, win[:, :, :, h0:h1])
+        _copy_split(dst, win[:, :, :, h0:h1])          # the windows' columns
         np.matmul(w3, blk, out=out[:, :, span])
         if b is not None:
             out[:, :, span] += b3                                       # while the chunk is in cache
@@ -516,7 +503,7 @@ def _gemm_weight_grad(x, grad, k, pads, st, dl, groups, cols=None):
         for h0 in range(0, ho, rows):
             h1 = min(ho, h0 + rows)
             dst = flat[:c * k[0] * k[1] * (h1 - h0) * row].reshape(c, k[0], k[1], h1 - h0, wo, n)
-            _copy_windows(dst, win[:, :, :, h0:h1])
+            _copy_split(dst, win[:, :, :, h0:h1])          # the windows' columns
             blk = dst.reshape(groups, q, -1)                           # (G, Cg*KH*KW, rows*Wo*N)
             dw3 += np.matmul(g3[:, :, h0 * row:h1 * row], blk.transpose(0, 2, 1), out=part)
     return dw3.reshape(grad.shape[1], -1, k[0], k[1])
