@@ -24,6 +24,8 @@ import threading
 
 import numpy as np
 
+from .threads import memory_order
+
 MIN_BYTES = 1 << 17                  # glibc's default mmap threshold: smaller blocks come from the heap
 SLACK = float("inf")                 # a request takes a free block of at most SLACK times its size (measured: any
                                      # size beats 2x, MNIST CNN predict at batch 256 peaks 144 vs 161 MB)
@@ -92,7 +94,7 @@ def zeros(shape, dtype=np.float32) -> np.ndarray:
 def empty_in_order_of(like: np.ndarray, shape, dtype, zero: bool = False) -> np.ndarray:
     """An array of ``shape`` whose axes lie in memory in the order of ``like``'s (a conv output is (N, C, H, W)
     over (C, H, W, N) memory), so gradients keep the layout of the activations and the ops before need no copies."""
-    order = sorted(range(like.ndim), key=lambda ax: -like.strides[ax])       # outermost axis first
+    order = memory_order(like)                                               # outermost axis first
     buf = (zeros if zero else empty)([shape[ax] for ax in order], dtype)
     inverse = [0] * len(order)
     for i, ax in enumerate(order):

@@ -136,18 +136,27 @@ def _pad(x: np.ndarray, pads: tuple, value=0, c_order: bool = False) -> np.ndarr
     n, c, h, w = x.shape
     shape = (n, c, h + t + b, w + l + r)
     out = buffers.empty(shape, x.dtype) if c_order else buffers.empty_in_order_of(x, shape, x.dtype)   # reused
-    out[:, :, :t] = value                                              # the border only: the rest is x
-    out[:, :, t + h:] = value
-    out[:, :, t:t + h, :l] = value
-    out[:, :, t:t + h, l + w:] = value
-    _copy_split(out[:, :, t:t + h, l:l + w], x)
+    _copy_split(_border(out, pads, value), x)
     return out
 
 
-def _window(i: int, j: int, out_hw: tuple, stride: tuple, dilation: tuple) -> tuple:
-    """Index of the (N, C, Ho, Wo) input cells that kernel offset (i, j) meets: a strided basic slice (a view)."""
+def _border(out: np.ndarray, pads: tuple, value) -> np.ndarray:
+    """Fill the border of a padded (N, C, Hp, Wp) array (or view) with ``value``; returns the interior view."""
+    (t, b), (l, r) = pads
+    h, w = out.shape[2] - t - b, out.shape[3] - l - r
+    out[:, :, :t] = value
+    out[:, :, t + h:] = value
+    out[:, :, t:t + h, :l] = value
+    out[:, :, t:t + h, l + w:] = value
+    return out[:, :, t:t + h, l:l + w]
+
+
+def _window(i: int, j: int, out_hw: tuple, stride: tuple, dilation: tuple, row0: int = 0) -> tuple:
+    """Index of the (N, C, Ho, Wo) input cells that kernel offset (i, j) meets for output rows row0:row0+Ho: a
+    strided basic slice (a view)."""
     (ho, wo), (sh, sw), (dh, dw) = out_hw, stride, dilation
-    return (slice(None), slice(None), slice(i * dh, i * dh + (ho - 1) * sh + 1, sh),
+    top = i * dh + row0 * sh
+    return (slice(None), slice(None), slice(top, top + (ho - 1) * sh + 1, sh),
             slice(j * dw, j * dw + (wo - 1) * sw + 1, sw))
 
 
@@ -160,11 +169,7 @@ def _pad_bi(x: np.ndarray, pads: tuple) -> np.ndarray:
     if t == b == l == r == 0 and xt.flags.c_contiguous:
         return xt
     out = buffers.empty((c, h + t + b, w + l + r, n), x.dtype)
-    out[:, :t] = 0                                                     # the border only: the rest is x
-    out[:, t + h:] = 0
-    out[:, t:t + h, :l] = 0
-    out[:, t:t + h, l + w:] = 0
-    _copy_to_bi(out[:, t:t + h, l:l + w], x)
+    _copy_to_bi(_border(out.transpose(3, 0, 1, 2), pads, 0).transpose(1, 2, 3, 0), x)
     return out
 
 
@@ -198,11 +203,9 @@ def _windows_bi(xp: np.ndarray, k: tuple, out_hw: tuple, stride: tuple, dilation
 
 
 def _rows_bi(i: int, j: int, h0: int, h1: int, wo: int, stride: tuple, dilation: tuple) -> tuple:
-    """Index of the (C, h1-h0, Wo, N) cells of a padded (C, Hp, Wp, N) array that kernel offset (i, j) meets for
-    output rows h0:h1: a strided basic slice (a view)."""
-    (sh, sw), (dh, dw) = stride, dilation
-    return (slice(None), slice(i * dh + h0 * sh, i * dh + (h1 - 1) * sh + 1, sh),
-            slice(j * dw, j * dw + (wo - 1) * sw + 1, sw))
+    """``_window`` for a padded batch-innermost (C, Hp, Wp, N) array: its (C, h1-h0, Wo, N) cells that kernel
+    offset (i, j) meets for output rows h0:h1."""
+    return _window(i, j, (h1 - h0, wo), stride, dilation, h0)[1:]
 
 
 def _crop(xp: np.ndarray, pads: tuple) -> np.ndarray:
